@@ -1,0 +1,71 @@
+# fashion-report: `make report` builds the report, `make test` runs the checks.
+# `make` alone lists the targets.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# `make setup TF_EXTRA=gpu` installs the CUDA-enabled TensorFlow instead of the CPU build.
+TF_EXTRA ?= cpu
+PROFILE ?= standard
+# Extra arguments for the report command, e.g. ARGS="--set seed=7".
+ARGS ?=
+KERNEL := fashion-report
+# Debian packages: the data set, and chromium + MathJax + graphviz for the PDF and figures.
+DATA_PACKAGES := dataset-fashion-mnist
+REPORT_PACKAGES := chromium libjs-mathjax graphviz
+
+.PHONY: help setup data system-deps report lab test test-fast lint clean
+
+help: ## Show this list of targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (fashion-report)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create or refresh the virtual environment (.venv) and the Jupyter kernel
+
+define apt_install
+	missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "Missing Debian packages:$$missing. Install them as root: apt-get install$$missing"; \
+	  fi; \
+	fi
+endef
+
+data: $(STAMP) ## Install the Fashion-MNIST files (Debian package) when missing and verify them
+	@$(PY) -m fashion_lib data --quiet >/dev/null 2>&1 || { $(call apt_install,$(DATA_PACKAGES)); }
+	@$(PY) -m fashion_lib data
+
+system-deps: ## Install chromium (PDF), MathJax and graphviz when missing (as root)
+	@$(call apt_install,$(REPORT_PACKAGES))
+
+report: setup data system-deps ## Run the four notebooks and render report/$(PROFILE)/ (PROFILE=quick|standard|full)
+	$(PY) -m fashion_lib report --profile $(PROFILE) $(ARGS)
+
+lab: setup data ## Open the notebooks in JupyterLab with the project's kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+lint: setup ## Check the code and notebooks with ruff
+	$(VENV)/bin/ruff check fashion_lib tests notebooks
+	$(VENV)/bin/ruff format --check fashion_lib tests
+
+test: setup data system-deps lint ## Run ruff and the whole test suite (includes a quick report end to end)
+	$(PY) -m pytest -q
+
+test-fast: setup data lint ## Run the tests that train nothing big (no end-to-end report)
+	$(PY) -m pytest -q -m "not slow and not report"
+
+clean: ## Remove runs, reports and caches (keeps .venv)
+	rm -rf runs report/*/ .pytest_cache .ruff_cache

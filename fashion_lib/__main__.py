@@ -1,0 +1,5 @@
+"""`python -m fashion_lib`: the project's command line."""
+
+from fashion_lib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Command line: `python -m fashion_lib <command>` (also installed as `fashion-report`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fashion_lib import config
+
+
+def _data(args: argparse.Namespace) -> int:
+    """Locate and verify the data, then print where it is and what it holds."""
+    from fashion_lib.data import class_counts, load_fashion_mnist
+
+    dataset = load_fashion_mnist(
+        args.data_dir, allow_download=args.download, verify_checksums=not args.no_verify
+    )
+    if args.quiet:
+        return 0
+    print(f"Fashion-MNIST found in {dataset.source}")
+    checksums = "match the published MD5 sums" if dataset.checksums_verified else "not checked (--no-verify)"
+    print(f"Checksums: {checksums}")
+    splits = {
+        "train": class_counts(dataset.train_labels),
+        "test": class_counts(dataset.test_labels),
+    }
+    print(f"{'class':<14}{'train':>8}{'test':>8}")
+    for name in config.CLASS_NAMES:
+        print(f"{name:<14}{splits['train'][name]:>8}{splits['test'][name]:>8}")
+    print(f"{'total':<14}{len(dataset.train_labels):>8}{len(dataset.test_labels):>8}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per task."""
+    parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="find and verify the Fashion-MNIST files")
+    data.add_argument("--data-dir", help=f"folder with the four IDX files (default: ${config.DATA_ENV_VAR}, "
+                      "then Debian's package, then Keras' cache)")
+    data.add_argument("--download", action="store_true", help="download from the official mirror when missing")
+    data.add_argument("--no-verify", action="store_true", help="skip the MD5 check (your own variant of the data)")
+    data.add_argument("--quiet", action="store_true", help="print nothing; the exit code tells")
+    data.set_defaults(handler=_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; expected failures print one message and exit non-zero, without a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

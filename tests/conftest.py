@@ -1,0 +1,45 @@
+"""Shared fixtures: the real Fashion-MNIST data (loaded once) and small seeded subsets of it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fashion_lib.data import (  # noqa: E402
+    FashionMNIST,
+    load_fashion_mnist,
+    scale_images,
+    stratified_subset,
+    train_validation_split,
+)
+
+SEED = 1234
+
+
+@pytest.fixture(scope="session")
+def fashion() -> FashionMNIST:
+    """The real, verified Fashion-MNIST (uint8 images)."""
+    return load_fashion_mnist()
+
+
+@pytest.fixture(scope="session")
+def small_split(fashion: FashionMNIST) -> dict[str, np.ndarray]:
+    """A small real subset, scaled to [0, 1]: 1,000 train, 200 validation, 500 test images."""
+    images, labels = stratified_subset(fashion.train_images, fashion.train_labels, 1200, seed=SEED)
+    train_x, train_y, val_x, val_y = train_validation_split(
+        scale_images(images), labels, validation_fraction=200 / 1200, seed=SEED
+    )
+    test_x, test_y = stratified_subset(fashion.test_images, fashion.test_labels, 500, seed=SEED)
+    return {
+        "train_x": train_x,
+        "train_y": train_y,
+        "val_x": val_x,
+        "val_y": val_y,
+        "test_x": scale_images(test_x),
+        "test_y": test_y,
+    }
