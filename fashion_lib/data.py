@@ -244,3 +244,44 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
     """Number of examples of each class, keyed by class name."""
     counts = np.bincount(labels, minlength=config.NUM_CLASSES)
     return {name: int(count) for name, count in zip(config.CLASS_NAMES, counts)}
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Scaled train, validation and test arrays of one run, as every notebook prepares them."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def prepare_splits(
+    *,
+    seed: int,
+    validation_fraction: float = 0.1,
+    train_subset: int = 0,
+    data_dir: str | Path | None = None,
+) -> Splits:
+    """Load the data, hold out the seeded stratified validation split and scale everything to [0, 1].
+
+    The validation split is always taken from the full training set, so that every notebook of a run
+    (and every profile with the same seed) sees the same validation images; `train_subset` > 0 then
+    keeps a class-balanced subset of the remaining training images, for quick runs. The test set is
+    always the full, untouched 10,000 images.
+    """
+    dataset = load_fashion_mnist(data_dir)
+    train_x, train_y, val_x, val_y = train_validation_split(
+        dataset.train_images, dataset.train_labels, validation_fraction=validation_fraction, seed=seed
+    )
+    train_x, train_y = stratified_subset(train_x, train_y, train_subset or None, seed=seed)
+    return Splits(
+        scale_images(train_x),
+        train_y,
+        scale_images(val_x),
+        val_y,
+        scale_images(dataset.test_images),
+        dataset.test_labels,
+    )
