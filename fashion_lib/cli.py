@@ -13,9 +13,7 @@ def _data(args: argparse.Namespace) -> int:
     """Locate and verify the data, then print where it is and what it holds."""
     from fashion_lib.data import class_counts, load_fashion_mnist
 
-    dataset = load_fashion_mnist(
-        args.data_dir, allow_download=args.download, verify_checksums=not args.no_verify
-    )
+    dataset = load_fashion_mnist(args.data_dir, allow_download=args.download, verify_checksums=not args.no_verify)
     if args.quiet:
         return 0
     print(f"Fashion-MNIST found in {dataset.source}")
@@ -32,18 +30,48 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Run the four notebooks of a profile and render the report."""
+    from fashion_lib.pipeline import NotebookFailed, run_report
+
+    try:
+        result = run_report(args.profile, args.set, show_code=args.show_code)
+    except NotebookFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Report: {result.report_dir / 'index.html'}")
+    print(f"Models: {result.run_dir}")
+    print(f"Total time: {result.timings['total_s']:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per task."""
     parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="find and verify the Fashion-MNIST files")
-    data.add_argument("--data-dir", help=f"folder with the four IDX files (default: ${config.DATA_ENV_VAR}, "
-                      "then Debian's package, then Keras' cache)")
+    data.add_argument(
+        "--data-dir",
+        help=f"folder with the four IDX files (default: ${config.DATA_ENV_VAR}, "
+        "then Debian's package, then Keras' cache)",
+    )
     data.add_argument("--download", action="store_true", help="download from the official mirror when missing")
     data.add_argument("--no-verify", action="store_true", help="skip the MD5 check (your own variant of the data)")
     data.add_argument("--quiet", action="store_true", help="print nothing; the exit code tells")
     data.set_defaults(handler=_data)
+
+    report = commands.add_parser("report", help="run the four notebooks of a profile and render the report")
+    report.add_argument("--profile", default="standard", help="a profile in profiles/ (quick, standard, full)")
+    report.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter: seed=3 for every notebook, cnn.max_trials=5 for one",
+    )
+    report.add_argument("--show-code", action="store_true", help="show the code cells in the HTML pages and PDF")
+    report.set_defaults(handler=_report)
     return parser
 
 

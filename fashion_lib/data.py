@@ -228,22 +228,22 @@ def train_validation_split(
     return train_x, train_y, val_x, val_y
 
 
-def stratified_subset(images: np.ndarray, labels: np.ndarray, size: int | None, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_subset(
+    images: np.ndarray, labels: np.ndarray, size: int | None, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A seeded, class-balanced subset of `size` examples (everything when size is None or too big)."""
     if size is None or size >= len(labels):
         return images, labels
     if size < config.NUM_CLASSES:
         raise ValueError(f"A subset needs at least {config.NUM_CLASSES} examples (one per class), got {size}.")
-    subset_x, _, subset_y, _ = train_test_split(
-        images, labels, train_size=size, random_state=seed, stratify=labels
-    )
+    subset_x, _, subset_y, _ = train_test_split(images, labels, train_size=size, random_state=seed, stratify=labels)
     return subset_x, subset_y
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
     """Number of examples of each class, keyed by class name."""
     counts = np.bincount(labels, minlength=config.NUM_CLASSES)
-    return {name: int(count) for name, count in zip(config.CLASS_NAMES, counts)}
+    return {name: int(count) for name, count in zip(config.CLASS_NAMES, counts, strict=True)}
 
 
 @dataclass(frozen=True)
