@@ -1,0 +1,90 @@
+"""The report command's profiles, overrides and failure handling (tiny stand-in notebooks, no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fashion_lib import config, pipeline
+from fashion_lib.cli import main
+
+
+def parameters_of(profile_name: str, overrides: list[str]) -> dict:
+    profile = pipeline.apply_overrides(pipeline.load_profile(profile_name), overrides)
+    return pipeline.notebook_parameters(profile, profile_name=profile_name, run_dir=Path("/tmp/run"))
+
+
+@pytest.mark.parametrize("name", ["quick", "standard", "full"])
+def test_each_profile_gives_every_notebook_valid_parameters(name):
+    parameters = parameters_of(name, [])
+    assert list(parameters) == ["01_explore", "02_mlp", "03_cnn", "04_compare"]
+    for values in parameters.values():
+        assert values["profile"] == name and values["run_dir"] == "/tmp/run"
+
+
+def test_overrides_reach_all_notebooks_or_one():
+    parameters = parameters_of("quick", ["seed=7", "cnn.max_trials=5"])
+    assert {p["seed"] for p in parameters.values()} == {7}
+    assert parameters["03_cnn"]["max_trials"] == 5
+    assert parameters["02_mlp"]["max_trials"] == pipeline.load_profile("quick")["mlp"]["max_trials"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["cnn.max_trial=5"], r"Unknown parameters \['max_trial'\] for 03_cnn"),
+        (["cnn.max_trials=many"], "must be int, got 'many'"),
+        (["mlp.search_space=huge"], r"must be one of \('seed', 'extended'\)"),
+        (["seed=-1"], "must not be negative"),
+        (["shoes.max_trials=5"], "unknown notebook 'shoes'"),
+        (["max_trials"], "not of the form key=value"),
+        (["run_dir=/elsewhere"], "set by the report command itself"),
+    ],
+)
+def test_bad_overrides_are_rejected(overrides, message):
+    with pytest.raises(pipeline.ProfileError, match=message):
+        parameters_of("quick", overrides)
+
+
+def test_unknown_profile_lists_the_available_ones():
+    with pytest.raises(pipeline.ProfileError, match="Available profiles: full, quick, standard"):
+        pipeline.load_profile("huge")
+
+
+def test_cli_rejects_a_bad_profile_before_anything_runs(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    assert main(["report", "--profile", "quick", "--set", "cnn.max_trials=x"]) == 1
+    assert "must be int" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def write_stand_in(folder: Path, name: str, body: str) -> None:
+    """A notebook with the real notebook's parameters cell and one cell of `body`."""
+    real = nbformat.read(config.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    parameters = next(c for c in real.cells if "parameters" in c.metadata.get("tags", []))
+    stand_in = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(body)], metadata=real.metadata)
+    nbformat.write(stand_in, folder / f"{name}.ipynb")
+
+
+def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch, tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_explore", "03_cnn", "04_compare"):
+        write_stand_in(notebooks, name, "pass")
+    write_stand_in(notebooks, "02_mlp", "raise ValueError('the search space is empty')")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(config, "REPORT_DIR", tmp_path / "report")
+    earlier = config.report_dir("quick") / "index.html"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("the previous report")
+
+    assert main(["report", "--profile", "quick"]) == 1
+    error = capsys.readouterr().err
+    assert "02_mlp.ipynb failed in cell 3 with ValueError: the search space is empty" in error
+    kept = tmp_path / "report" / ".quick.partial" / "notebooks" / "02_mlp.ipynb"
+    assert str(kept) in error and "the search space is empty" in kept.read_text()
+    assert earlier.read_text() == "the previous report"
+    assert not config.run_dir("quick").exists()
