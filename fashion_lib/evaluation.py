@@ -1,0 +1,267 @@
+"""Evaluation: accuracy, confusion matrices, per-class metrics, model comparison and voting ensembles.
+
+Labels are 1-D integer arrays of class indices 0-9 (see `config.CLASS_NAMES`); probabilities are
+(n, 10) arrays of softmax outputs. Every function returns plain Python numbers, NumPy arrays or
+pandas DataFrames, so that notebooks and `metrics.json` are fed from the same computation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import precision_recall_fscore_support
+
+from fashion_lib import config
+
+# Softmax rows sum to 1 up to float32 rounding; anything further off is logits or garbage.
+_PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def _as_labels(labels: Any, name: str) -> np.ndarray:
+    """`labels` as a 1-D int64 array of class indices, or ValueError saying what is wrong."""
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of class indices, got shape {array.shape}. "
+            "If these are probabilities, take argmax(axis=1) first."
+        )
+    if array.dtype.kind == "f":
+        # Integral floats (e.g. labels that passed through pandas) are accepted; fractions are not.
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError(f"{name} must hold whole class indices, got non-integer values.")
+    elif array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}.")
+    array = array.astype(np.int64)
+    if array.size and (array.min() < 0 or array.max() >= config.NUM_CLASSES):
+        bad = int(np.flatnonzero((array < 0) | (array >= config.NUM_CLASSES))[0])
+        raise ValueError(f"{name} holds label {int(array[bad])} at index {bad}, outside 0-{config.NUM_CLASSES - 1}.")
+    return array
+
+
+def _as_label_pair(y_true: Any, y_pred: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
+    """Validated true and predicted labels of equal, non-zero length."""
+    true = _as_labels(y_true, "y_true")
+    pred = _as_labels(y_pred, pred_name)
+    if len(true) != len(pred):
+        raise ValueError(f"y_true has {len(true)} labels but {pred_name} has {len(pred)}: they must match.")
+    if len(true) == 0:
+        raise ValueError("y_true is empty: there is nothing to evaluate.")
+    return true, pred
+
+
+def _as_probabilities(probabilities: Any, name: str) -> np.ndarray:
+    """`probabilities` as an (n, 10) float64 array of softmax rows, or ValueError."""
+    array = np.asarray(probabilities, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != config.NUM_CLASSES:
+        raise ValueError(
+            f"{name} must have shape (n, {config.NUM_CLASSES}) (one probability per class), got {array.shape}."
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(f"{name} holds negative or non-finite values: pass softmax probabilities, not logits.")
+    sums = array.sum(axis=1)
+    if array.size and not np.allclose(sums, 1.0, atol=_PROBABILITY_SUM_TOLERANCE):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(
+            f"{name} row {worst} sums to {sums[worst]:.4f}, not 1: pass softmax probabilities, not logits."
+        )
+    return array
+
+
+def _check_class_index(class_index: int) -> int:
+    """`class_index` as an int in 0-9, or ValueError."""
+    if isinstance(class_index, bool) or not isinstance(class_index, int | np.integer):
+        raise ValueError(f"class_index must be an integer class index, got {class_index!r}.")
+    if not 0 <= class_index < config.NUM_CLASSES:
+        raise ValueError(f"class_index {class_index} is outside 0-{config.NUM_CLASSES - 1}.")
+    return int(class_index)
+
+
+def accuracy(y_true: Any, y_pred: Any) -> float:
+    """Fraction of examples whose predicted label equals the true label."""
+    true, pred = _as_label_pair(y_true, y_pred)
+    return float(np.mean(true == pred))
+
+
+def confusion_matrix_frame(y_true: Any, y_pred: Any) -> pd.DataFrame:
+    """Counts of (true, predicted) pairs: rows are true class names, columns predicted class names."""
+    true, pred = _as_label_pair(y_true, y_pred)
+    # bincount over the flattened (true, pred) cell index keeps all 10x10 cells, even empty ones.
+    counts = np.bincount(true * config.NUM_CLASSES + pred, minlength=config.NUM_CLASSES**2)
+    return pd.DataFrame(
+        counts.reshape(config.NUM_CLASSES, config.NUM_CLASSES),
+        index=pd.Index(config.CLASS_NAMES, name="true"),
+        columns=pd.Index(config.CLASS_NAMES, name="predicted"),
+    )
+
+
+def per_class_metrics(y_true: Any, y_pred: Any) -> pd.DataFrame:
+    """Precision, recall, F1, support and accuracy per class, indexed by class name.
+
+    A class's `accuracy` is the fraction of that class's examples classified correctly, which is
+    what the seed report calls a class's accuracy ("shirts at 76%"). It equals the class's recall;
+    it is kept as its own column so that the report can use the seed's word. Precision of a class
+    that is never predicted, and recall of a class with no examples, are 0 (zero_division=0).
+    """
+    true, pred = _as_label_pair(y_true, y_pred)
+    labels = list(range(config.NUM_CLASSES))
+    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=labels, zero_division=0)
+    correct = np.bincount(true[true == pred], minlength=config.NUM_CLASSES)
+    # A class absent from y_true has no accuracy to speak of; 0 matches recall under zero_division=0.
+    class_accuracy = np.divide(correct, support, out=np.zeros(config.NUM_CLASSES), where=support > 0)
+    return pd.DataFrame(
+        {
+            "precision": precision.astype(float),
+            "recall": recall.astype(float),
+            "f1": f1.astype(float),
+            "support": support.astype(int),
+            "accuracy": class_accuracy,
+        },
+        index=pd.Index(config.CLASS_NAMES, name="class"),
+    )
+
+
+def misclassified_indices(y_true: Any, y_pred: Any, class_index: int) -> np.ndarray:
+    """Indices, in order, of examples of true class `class_index` that were predicted wrongly."""
+    true, pred = _as_label_pair(y_true, y_pred)
+    class_index = _check_class_index(class_index)
+    return np.flatnonzero((true == class_index) & (pred != true))
+
+
+def corrected_indices(
+    y_true: Any,
+    pred_wrong_model: Any,
+    pred_right_model: Any,
+    class_index: int | None = None,
+) -> np.ndarray:
+    """Indices, in order, where the first model is wrong and the second right (optionally of one true class)."""
+    true, wrong = _as_label_pair(y_true, pred_wrong_model, "pred_wrong_model")
+    _, right = _as_label_pair(true, pred_right_model, "pred_right_model")
+    mask = (wrong != true) & (right == true)
+    if class_index is not None:
+        mask &= true == _check_class_index(class_index)
+    return np.flatnonzero(mask)
+
+
+def compare_models(y_true: Any, pred_a: Any, pred_b: Any) -> dict[str, Any]:
+    """How two models' predictions relate: Kendall tau, agreement, error overlap and McNemar's exact test.
+
+    `kendall_tau`/`kendall_p_value` are scipy's Kendall tau between the two models' predicted
+    labels, as the seed report computed them. Class indices are nominal, so tau depends on the
+    arbitrary class order; `agreement` and McNemar's test are the order-free measures. Tau is None
+    when it is undefined (one model predicts a single class).
+
+    `mcnemar_p_value` is McNemar's exact test: a two-sided binomial test of `only_a_wrong` against
+    `only_b_wrong` with p = 1/2; it is 1.0 when the models never disagree on correctness.
+    """
+    true, a = _as_label_pair(y_true, pred_a, "pred_a")
+    _, b = _as_label_pair(true, pred_b, "pred_b")
+    a_wrong = a != true
+    b_wrong = b != true
+    only_a_wrong = int(np.sum(a_wrong & ~b_wrong))
+    only_b_wrong = int(np.sum(b_wrong & ~a_wrong))
+    discordant = only_a_wrong + only_b_wrong
+    mcnemar_p = 1.0 if discordant == 0 else float(stats.binomtest(only_a_wrong, discordant, 0.5).pvalue)
+    tau_result = stats.kendalltau(a, b)
+    tau, tau_p = float(tau_result.statistic), float(tau_result.pvalue)
+    return {
+        "kendall_tau": None if math.isnan(tau) else tau,
+        "kendall_p_value": None if math.isnan(tau_p) else tau_p,
+        "agreement": float(np.mean(a == b)),
+        "accuracy_a": float(np.mean(~a_wrong)),
+        "accuracy_b": float(np.mean(~b_wrong)),
+        "both_wrong": int(np.sum(a_wrong & b_wrong)),
+        "only_a_wrong": only_a_wrong,
+        "only_b_wrong": only_b_wrong,
+        "mcnemar_p_value": mcnemar_p,
+    }
+
+
+def hard_vote(
+    predictions: Sequence[Any],
+    *,
+    probabilities: Sequence[Any] | None = None,
+) -> np.ndarray:
+    """Majority vote of several models' predicted labels.
+
+    Ties: when several classes share the most votes, the tie goes to the tied class with the
+    highest summed probability if `probabilities` (one (n, 10) array per model) are given, else to
+    the smallest class index, which is what scikit-learn's `VotingClassifier(voting="hard")` does.
+    With two models every disagreement is a tie, so without probabilities the vote is the smaller
+    of the two labels, and with them it is the label of the more confident model: a two-model hard
+    vote is therefore not a real majority vote.
+
+    Returns:
+        The voted labels, an int64 array of length n.
+    """
+    if len(predictions) == 0:
+        raise ValueError("hard_vote needs at least one model's predictions.")
+    labels = [_as_labels(pred, f"predictions[{i}]") for i, pred in enumerate(predictions)]
+    lengths = {len(pred) for pred in labels}
+    if len(lengths) != 1:
+        raise ValueError(f"All predictions must have the same length, got lengths {[len(p) for p in labels]}.")
+    n = labels[0].shape[0]
+    votes = np.zeros((n, config.NUM_CLASSES), dtype=np.int64)
+    rows = np.arange(n)
+    for pred in labels:
+        np.add.at(votes, (rows, pred), 1)
+    if probabilities is None:
+        # argmax returns the first maximum, i.e. the smallest tied class index.
+        return np.argmax(votes, axis=1).astype(np.int64)
+    if len(probabilities) != len(labels):
+        raise ValueError(
+            f"Got {len(labels)} prediction arrays but {len(probabilities)} probability arrays: give one per model."
+        )
+    summed = np.zeros((n, config.NUM_CLASSES))
+    for i, probs in enumerate(probabilities):
+        array = _as_probabilities(probs, f"probabilities[{i}]")
+        if len(array) != n:
+            raise ValueError(f"probabilities[{i}] has {len(array)} rows but the predictions have {n}.")
+        summed += array
+    tied = votes == votes.max(axis=1, keepdims=True)
+    return np.argmax(np.where(tied, summed, -np.inf), axis=1).astype(np.int64)
+
+
+def soft_vote(probabilities: Sequence[Any], weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of several models' class probabilities; argmax(axis=1) of the result gives labels."""
+    if len(probabilities) == 0:
+        raise ValueError("soft_vote needs at least one model's probabilities.")
+    arrays = [_as_probabilities(probs, f"probabilities[{i}]") for i, probs in enumerate(probabilities)]
+    shapes = [array.shape for array in arrays]
+    if len(set(shapes)) != 1:
+        raise ValueError(f"All probability arrays must have the same shape, got {shapes}.")
+    if weights is None:
+        weight_array = np.ones(len(arrays))
+    else:
+        weight_array = np.asarray(weights, dtype=np.float64)
+        if weight_array.shape != (len(arrays),):
+            raise ValueError(f"Got {weight_array.size} weights for {len(arrays)} models: give one weight per model.")
+        if not np.all(np.isfinite(weight_array)) or np.any(weight_array < 0) or weight_array.sum() <= 0:
+            raise ValueError(f"weights must be finite, non-negative and not all zero, got {list(weights)}.")
+    return np.average(np.stack(arrays), axis=0, weights=weight_array)
+
+
+def summarise(y_true: Any, probabilities: Any) -> dict[str, Any]:
+    """Test accuracy and per-class metrics of one model's probabilities, as a JSON-ready dict."""
+    probs = _as_probabilities(probabilities, "probabilities")
+    true = _as_labels(y_true, "y_true")
+    if len(true) != len(probs):
+        raise ValueError(f"y_true has {len(true)} labels but probabilities has {len(probs)} rows: they must match.")
+    pred = probs.argmax(axis=1)
+    per_class = per_class_metrics(true, pred)
+    return {
+        "test_accuracy": accuracy(true, pred),
+        "per_class": {
+            name: {column: _to_builtin(value) for column, value in row.items()}
+            for name, row in per_class.to_dict(orient="index").items()
+        },
+    }
+
+
+def _to_builtin(value: Any) -> Any:
+    """A NumPy scalar as the matching Python int or float, so that json.dumps accepts it."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,244 @@
+"""Evaluation metrics, model comparison and voting on small synthetic labels with known answers."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import VotingClassifier
+from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
+
+from fashion_lib import evaluation
+from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
+
+
+@pytest.fixture()
+def labels() -> tuple[np.ndarray, np.ndarray]:
+    """200 seeded true labels (every class present) and predictions about 70% correct."""
+    rng = np.random.default_rng(7)
+    y_true = np.concatenate([np.arange(NUM_CLASSES), rng.integers(0, NUM_CLASSES, 190)])
+    y_pred = np.where(rng.random(200) < 0.7, y_true, rng.integers(0, NUM_CLASSES, 200))
+    return y_true, y_pred
+
+
+def one_hot(labels: list[int] | np.ndarray, confidence: float = 1.0) -> np.ndarray:
+    """Probability rows with `confidence` on each label and the rest spread evenly."""
+    labels = np.asarray(labels)
+    rest = (1.0 - confidence) / (NUM_CLASSES - 1)
+    probs = np.full((len(labels), NUM_CLASSES), rest)
+    probs[np.arange(len(labels)), labels] = confidence
+    return probs
+
+
+def test_accuracy_known_answer() -> None:
+    assert evaluation.accuracy([0, 1, 2, 3], [0, 1, 9, 3]) == pytest.approx(0.75)
+
+
+def test_confusion_matrix_frame_matches_sklearn(labels: tuple[np.ndarray, np.ndarray]) -> None:
+    y_true, y_pred = labels
+    frame = evaluation.confusion_matrix_frame(y_true, y_pred)
+    assert list(frame.index) == list(CLASS_NAMES) and list(frame.columns) == list(CLASS_NAMES)
+    assert (frame.index.name, frame.columns.name) == ("true", "predicted")
+    np.testing.assert_array_equal(frame.to_numpy(), confusion_matrix(y_true, y_pred, labels=range(NUM_CLASSES)))
+
+
+def test_confusion_matrix_frame_rows_are_true_classes() -> None:
+    frame = evaluation.confusion_matrix_frame([SHIRT, SHIRT], [0, SHIRT])
+    assert frame.loc["Shirt", "T-shirt/top"] == 1
+    assert frame.loc["Shirt", "Shirt"] == 1
+    assert frame.to_numpy().sum() == 2
+
+
+def test_per_class_metrics_match_sklearn(labels: tuple[np.ndarray, np.ndarray]) -> None:
+    y_true, y_pred = labels
+    frame = evaluation.per_class_metrics(y_true, y_pred)
+    assert list(frame.index) == list(CLASS_NAMES)
+    assert list(frame.columns) == ["precision", "recall", "f1", "support", "accuracy"]
+    report = classification_report(
+        y_true, y_pred, labels=range(NUM_CLASSES), target_names=CLASS_NAMES, output_dict=True, zero_division=0
+    )
+    for name in CLASS_NAMES:
+        assert frame.loc[name, "precision"] == pytest.approx(report[name]["precision"])
+        assert frame.loc[name, "recall"] == pytest.approx(report[name]["recall"])
+        assert frame.loc[name, "f1"] == pytest.approx(report[name]["f1-score"])
+        assert frame.loc[name, "support"] == report[name]["support"]
+
+
+def test_per_class_accuracy_is_fraction_of_class_correct() -> None:
+    # Shirts: 4 examples, 3 right. T-shirts: 2 examples, both right (plus one shirt wrongly called a T-shirt).
+    y_true = [SHIRT, SHIRT, SHIRT, SHIRT, 0, 0]
+    y_pred = [SHIRT, SHIRT, SHIRT, 0, 0, 0]
+    frame = evaluation.per_class_metrics(y_true, y_pred)
+    assert frame.loc["Shirt", "accuracy"] == pytest.approx(0.75)
+    assert frame.loc["T-shirt/top", "accuracy"] == pytest.approx(1.0)
+    assert frame.loc["T-shirt/top", "precision"] == pytest.approx(2 / 3)
+    np.testing.assert_allclose(frame["accuracy"], frame["recall"])
+
+
+def test_per_class_metrics_never_predicted_class_is_zero_without_warnings() -> None:
+    y_true = np.arange(NUM_CLASSES)
+    y_pred = np.zeros(NUM_CLASSES, dtype=int)  # only class 0 is ever predicted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = evaluation.per_class_metrics(y_true, y_pred)
+    assert frame.loc["Trouser", "precision"] == 0.0
+    assert frame.loc["Trouser", "f1"] == 0.0
+    _, _, _, support = precision_recall_fscore_support(y_true, y_pred, labels=range(NUM_CLASSES), zero_division=0)
+    np.testing.assert_array_equal(frame["support"], support)
+
+
+def test_misclassified_indices_in_order() -> None:
+    y_true = np.array([SHIRT, 0, SHIRT, SHIRT, SHIRT])
+    y_pred = np.array([0, 0, SHIRT, 2, 4])
+    np.testing.assert_array_equal(evaluation.misclassified_indices(y_true, y_pred, SHIRT), [0, 3, 4])
+    assert evaluation.misclassified_indices(y_true, y_pred, 0).size == 0
+
+
+def test_corrected_indices() -> None:
+    y_true = np.array([SHIRT, SHIRT, 0, SHIRT, 1])
+    mlp = np.array([0, SHIRT, 2, 4, 0])
+    cnn = np.array([SHIRT, 0, 0, SHIRT, 1])
+    np.testing.assert_array_equal(evaluation.corrected_indices(y_true, mlp, cnn), [0, 2, 3, 4])
+    np.testing.assert_array_equal(evaluation.corrected_indices(y_true, mlp, cnn, class_index=SHIRT), [0, 3])
+    np.testing.assert_array_equal(evaluation.corrected_indices(y_true, cnn, mlp), [1])
+
+
+def test_compare_models_counts_and_mcnemar() -> None:
+    y_true = np.zeros(20, dtype=int)
+    a = np.zeros(20, dtype=int)
+    b = np.zeros(20, dtype=int)
+    a[:2] = 1  # both wrong on 0, 1
+    b[:2] = 2
+    a[2:10] = 3  # only a wrong on 2..9 (8 examples)
+    b[10:11] = 4  # only b wrong on 10 (1 example)
+    result = evaluation.compare_models(y_true, a, b)
+    assert (result["both_wrong"], result["only_a_wrong"], result["only_b_wrong"]) == (2, 8, 1)
+    assert result["agreement"] == pytest.approx(9 / 20)  # equal only on 11..19
+    assert result["mcnemar_p_value"] == pytest.approx(stats.binomtest(8, 9, 0.5).pvalue)
+    assert result["mcnemar_p_value"] == pytest.approx(20 / 512)  # 2 * (C(9,8) + C(9,9)) / 2**9
+    tau = stats.kendalltau(a, b)
+    assert result["kendall_tau"] == pytest.approx(tau.statistic)
+    assert result["kendall_p_value"] == pytest.approx(tau.pvalue)
+    json.dumps(result)  # plain Python types only
+
+
+def test_compare_models_without_discordant_pairs_has_p_value_one() -> None:
+    y_true = np.array([0, 1, 2, 3])
+    same = np.array([0, 1, 5, 3])
+    result = evaluation.compare_models(y_true, same, same)
+    assert result["mcnemar_p_value"] == 1.0
+    assert result["agreement"] == 1.0
+
+
+def test_compare_models_constant_predictions_give_undefined_tau() -> None:
+    result = evaluation.compare_models([0, 1, 2], [0, 0, 0], [0, 1, 2])
+    assert result["kendall_tau"] is None
+    json.dumps(result, allow_nan=False)
+
+
+def test_hard_vote_majority() -> None:
+    votes = evaluation.hard_vote([np.array([1, 2, 3]), np.array([1, 5, 3]), np.array([4, 5, 3])])
+    np.testing.assert_array_equal(votes, [1, 5, 3])
+
+
+class FixedPredictions(ClassifierMixin, BaseEstimator):
+    """A "classifier" that returns given labels for the row indices it receives as X."""
+
+    def __init__(self, labels: tuple[int, ...] = ()) -> None:
+        self.labels = labels
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> FixedPredictions:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.labels)[X[:, 0].astype(int)]
+
+
+def test_hard_vote_tie_goes_to_smallest_index_like_sklearn() -> None:
+    predictions = [np.array([7, 2, 9, 5]), np.array([3, 8, 9, 1]), np.array([3, 0, 4, 6])]
+    np.testing.assert_array_equal(evaluation.hard_vote(predictions), [3, 0, 9, 1])
+    np.testing.assert_array_equal(evaluation.hard_vote(predictions[:2]), [3, 2, 9, 1])
+    for models in (predictions, predictions[:2]):
+        voting = VotingClassifier(
+            [(f"model{i}", FixedPredictions(tuple(pred))) for i, pred in enumerate(models)], voting="hard"
+        )
+        # Fitting on every class keeps VotingClassifier's label encoding the identity.
+        rows = np.arange(len(models[0]))[:, None]
+        voting.fit(np.zeros((NUM_CLASSES, 1)), np.arange(NUM_CLASSES))
+        np.testing.assert_array_equal(evaluation.hard_vote(models), voting.predict(rows))
+
+
+def test_hard_vote_tie_goes_to_most_probable_class() -> None:
+    predictions = [np.array([7, 2]), np.array([3, 8])]
+    probabilities = [one_hot([7, 2], confidence=0.6), one_hot([3, 8], confidence=0.9)]
+    np.testing.assert_array_equal(evaluation.hard_vote(predictions, probabilities=probabilities), [3, 8])
+
+
+def test_hard_vote_probabilities_do_not_override_a_majority() -> None:
+    predictions = [np.array([1]), np.array([1]), np.array([4])]
+    probabilities = [one_hot([1], 0.4), one_hot([1], 0.4), one_hot([4], 1.0)]
+    np.testing.assert_array_equal(evaluation.hard_vote(predictions, probabilities=probabilities), [1])
+
+
+def test_soft_vote_weighted_mean() -> None:
+    a = one_hot([0, 1], confidence=0.9)
+    b = one_hot([1, 1], confidence=0.6)
+    np.testing.assert_allclose(evaluation.soft_vote([a, b]), (a + b) / 2)
+    weighted = evaluation.soft_vote([a, b], weights=[1, 3])
+    np.testing.assert_allclose(weighted, (a + 3 * b) / 4)
+    np.testing.assert_array_equal(weighted.argmax(axis=1), [1, 1])
+    np.testing.assert_allclose(weighted.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [([1.0], "one weight per model"), ([1.0, -1.0], "non-negative"), ([0.0, 0.0], "not all zero")],
+)
+def test_soft_vote_rejects_bad_weights(weights: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        evaluation.soft_vote([one_hot([0]), one_hot([1])], weights=weights)
+
+
+def test_soft_vote_rejects_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        evaluation.soft_vote([one_hot([0, 1]), one_hot([1])])
+
+
+def test_summarise_is_json_ready() -> None:
+    y_true = np.array([0, 1, SHIRT, SHIRT])
+    probs = one_hot([0, 1, SHIRT, 0], confidence=0.8)
+    summary = evaluation.summarise(y_true, probs)
+    assert summary["test_accuracy"] == pytest.approx(0.75)
+    assert set(summary["per_class"]) == set(CLASS_NAMES)
+    assert summary["per_class"]["Shirt"]["accuracy"] == pytest.approx(0.5)
+    assert summary["per_class"]["Shirt"]["support"] == 2
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+    assert pd.DataFrame(summary["per_class"]).T.loc["Shirt", "recall"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: evaluation.accuracy([0, 1], [0]), "must match"),
+        (lambda: evaluation.accuracy([0, 10], [0, 1]), "outside 0-9"),
+        (lambda: evaluation.accuracy([0, -1], [0, 1]), "outside 0-9"),
+        (lambda: evaluation.accuracy([0.5, 1], [0, 1]), "whole class indices"),
+        (lambda: evaluation.accuracy(one_hot([0, 1]), [0, 1]), "1-D"),
+        (lambda: evaluation.accuracy([], []), "empty"),
+        (lambda: evaluation.misclassified_indices([0], [0], 10), "class_index"),
+        (lambda: evaluation.summarise([0], np.full((1, 9), 1 / 9)), r"shape \(n, 10\)"),
+        (lambda: evaluation.summarise([0, 1], one_hot([0])), "must match"),
+        (lambda: evaluation.summarise([0], np.full((1, 10), 3.0)), "not logits"),
+        (lambda: evaluation.hard_vote([np.array([0, 1]), np.array([0])]), "same length"),
+        (lambda: evaluation.hard_vote([np.array([0])], probabilities=[]), "one per model"),
+    ],
+)
+def test_bad_input_raises_value_error(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,0 +1,264 @@
+"""Figures: each function returns a Figure holding the expected axes, images and texts, on real images."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
+
+from fashion_lib import evaluation, plots
+from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
+from fashion_lib.data import FashionMNIST, scale_images
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """A small untrained CNN, built directly with Keras (no training)."""
+    keras = pytest.importorskip("keras")
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(10, activation="softmax", name="output"),
+        ],
+        name="tiny_cnn",
+    )
+
+
+@pytest.fixture()
+def history() -> pd.DataFrame:
+    """Five epochs with the best validation accuracy at epoch 3 and the lowest validation loss at epoch 4."""
+    return pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4, 5],
+            "accuracy": [0.70, 0.80, 0.85, 0.88, 0.90],
+            "loss": [0.9, 0.6, 0.45, 0.35, 0.30],
+            "val_accuracy": [0.75, 0.82, 0.87, 0.86, 0.85],
+            "val_loss": [0.8, 0.55, 0.42, 0.40, 0.41],
+            "learning_rate": [0.01, 0.01, 0.01, 0.005, 0.0025],
+        }
+    )
+
+
+@pytest.fixture()
+def confusion_and_scores() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A confusion matrix from synthetic labels and per-class scores with known best and worst cells."""
+    y_true = np.repeat(np.arange(NUM_CLASSES), 10)
+    y_pred = np.where(np.arange(len(y_true)) % 10 == 0, (y_true + 1) % NUM_CLASSES, y_true)
+    per_class = evaluation.per_class_metrics(y_true, y_pred)
+    # Precision: best Bag, worst Shirt; recall: best Trouser, worst Shirt; F1: best Trouser, worst Pullover.
+    per_class["precision"] = 0.9
+    per_class.loc[["Bag", "Shirt"], "precision"] = [0.99, 0.6]
+    per_class["recall"] = 0.9
+    per_class.loc[["Trouser", "Shirt"], "recall"] = [0.98, 0.7]
+    per_class["f1"] = 0.85
+    per_class.loc[["Trouser", "Pullover"], "f1"] = [0.97, 0.65]
+    return evaluation.confusion_matrix_frame(y_true, y_pred), per_class
+
+
+def image_axes(fig: Figure) -> list:
+    """The axes of `fig` that show an image."""
+    return [ax for ax in fig.axes if any(isinstance(artist, AxesImage) for artist in ax.get_images())]
+
+
+def test_image_grid_titles_are_class_names(fashion: FashionMNIST) -> None:
+    fig = plots.plot_image_grid(fashion.train_images, fashion.train_labels)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 50 and len(image_axes(fig)) == 50
+    assert [ax.get_title() for ax in fig.axes] == [CLASS_NAMES[label] for label in fashion.train_labels[:50]]
+    np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), fashion.train_images[0])
+
+
+def test_image_grid_accepts_scaled_flat_images_and_drops_surplus_cells(fashion: FashionMNIST) -> None:
+    flat = scale_images(fashion.test_images[:13]).reshape(13, -1)
+    fig = plots.plot_image_grid(flat, fashion.test_labels[:13], count=13, columns=5, title="Test")
+    assert len(fig.axes) == 13
+    assert fig.get_suptitle() == "Test"
+
+
+def test_image_grid_rejects_wrong_image_shape() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_image_grid(np.zeros((3, 27, 27)), [0, 1, 2])
+
+
+def test_class_frequencies_bars_are_counts(fashion: FashionMNIST) -> None:
+    fig = plots.plot_class_frequencies(fashion.train_labels, fashion.test_labels)
+    train_ax, test_ax = fig.axes
+    assert [bar.get_height() for bar in train_ax.patches] == [6000] * NUM_CLASSES
+    assert [bar.get_height() for bar in test_ax.patches] == [1000] * NUM_CLASSES
+    assert [label.get_text() for label in train_ax.get_xticklabels()] == list(CLASS_NAMES)
+    assert train_ax.patches[SHIRT].get_facecolor()[:3] == pytest.approx(plots.CLASS_COLOURS["Shirt"])
+
+
+def table_texts(fig: Figure) -> list[str]:
+    """Every cell text of the figure's tables."""
+    return [cell.get_text().get_text() for ax in fig.axes for table in ax.tables for cell in table.get_celld().values()]
+
+
+def test_architecture_table(tiny_model) -> None:
+    fig = plots.plot_architecture(tiny_model, prefer_table=True)
+    texts = table_texts(fig)
+    assert not image_axes(fig)
+    for layer in tiny_model.layers:
+        assert layer.name in texts
+        assert f"{layer.count_params():,}" in texts
+    assert "(None, 26, 26, 4)" in texts  # the convolution's output shape
+    assert "Dense" in texts
+    assert f"{tiny_model.count_params():,}" in fig.axes[0].get_title()
+
+
+@pytest.mark.skipif(not plots.graphviz_available(), reason="pydot or Graphviz `dot` is not installed")
+def test_architecture_drawing_with_graphviz(tiny_model) -> None:
+    fig = plots.plot_architecture(tiny_model)
+    assert len(image_axes(fig)) == 1
+    assert not table_texts(fig)
+
+
+def test_architecture_falls_back_to_table_when_plot_model_fails(tiny_model, monkeypatch) -> None:
+    import keras
+
+    def broken_plot_model(*args, **kwargs):
+        raise ImportError("You must install pydot")
+
+    monkeypatch.setattr(plots, "graphviz_available", lambda: True)
+    monkeypatch.setattr(keras.utils, "plot_model", broken_plot_model)
+    with pytest.warns(UserWarning, match="layer table"):
+        fig = plots.plot_architecture(tiny_model)
+    assert "conv" in table_texts(fig)
+
+
+def test_architecture_falls_back_to_table_without_graphviz(tiny_model, monkeypatch) -> None:
+    monkeypatch.setattr(plots.shutil, "which", lambda name: None)
+    assert not plots.graphviz_available()
+    assert "output" in table_texts(plots.plot_architecture(tiny_model))
+
+
+@pytest.mark.parametrize(("metric", "best_epoch", "best_value"), [("accuracy", 3, 0.87), ("loss", 4, 0.40)])
+def test_history_marks_best_validation_epoch(
+    history: pd.DataFrame, metric: str, best_epoch: int, best_value: float
+) -> None:
+    fig = plots.plot_history(history, metric=metric)
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["training"].get_ydata(), history[metric])
+    np.testing.assert_array_equal(lines["validation"].get_ydata(), history[f"val_{metric}"])
+    best = next(line for label, line in lines.items() if label.startswith("best validation"))
+    assert (best.get_xdata()[0], best.get_ydata()[0]) == (best_epoch, pytest.approx(best_value))
+    assert f"epoch {best_epoch}" in best.get_label()
+
+
+def test_history_rejects_missing_metric(history: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="val_top5"):
+        plots.plot_history(history, metric="top5")
+
+
+def test_confusion_matrix_counts_and_highlights(confusion_and_scores) -> None:
+    confusion, per_class = confusion_and_scores
+    fig = plots.plot_confusion_matrix(confusion, per_class, title="MLP")
+    count_ax, metric_ax = fig.axes
+    assert sorted(int(text.get_text()) for text in count_ax.texts) == sorted(confusion.to_numpy().ravel())
+    assert len(metric_ax.texts) == 3 * NUM_CLASSES
+    outlines = [patch for patch in metric_ax.patches if isinstance(patch, Rectangle)]
+    by_colour: dict[str, set[tuple[int, int]]] = {"best": set(), "worst": set()}
+    for patch in outlines:
+        kind = "best" if patch.get_edgecolor()[:3] == pytest.approx(to_rgb(plots.BEST_COLOUR)) else "worst"
+        by_colour[kind].add((int(patch.get_x()), int(patch.get_y())))
+    # Cells are (column, row): columns precision, recall, F1; rows follow CLASS_NAMES.
+    row = {name: CLASS_NAMES.index(name) for name in ("Trouser", "Pullover", "Shirt", "Bag")}
+    assert by_colour["best"] == {(0, row["Bag"]), (1, row["Trouser"]), (2, row["Trouser"])}
+    assert by_colour["worst"] == {(0, row["Shirt"]), (1, row["Shirt"]), (2, row["Pullover"])}
+    assert fig.get_suptitle() == "MLP"
+
+
+def test_confusion_matrix_rejects_mismatched_classes(confusion_and_scores) -> None:
+    confusion, per_class = confusion_and_scores
+    with pytest.raises(ValueError, match="same classes"):
+        plots.plot_confusion_matrix(confusion, per_class.iloc[::-1])
+
+
+def test_gallery_titles_show_predictions(fashion: FashionMNIST) -> None:
+    shirts = np.flatnonzero(fashion.test_labels == SHIRT)[:25]
+    predicted = np.resize([0, 2, 4, 3], 25)
+    fig = plots.plot_gallery(fashion.test_images[shirts], fashion.test_labels[shirts], predicted, title="MLP errors")
+    assert len(image_axes(fig)) == 20
+    assert [ax.get_title() for ax in fig.axes] == [f"predicted: {CLASS_NAMES[p]}" for p in predicted[:20]]
+    assert "Shirt" in fig.get_suptitle() and "20 of 25" in fig.get_suptitle()
+
+
+def test_gallery_with_two_models(fashion: FashionMNIST) -> None:
+    images = fashion.test_images[:3]
+    fig = plots.plot_gallery(images, [SHIRT] * 3, [0, 2, 4], second_predictions=[SHIRT] * 3)
+    assert [ax.get_title() for ax in fig.axes] == [f"MLP: {CLASS_NAMES[p]}\nCNN: Shirt" for p in (0, 2, 4)]
+
+
+def test_gallery_names_true_class_when_classes_differ(fashion: FashionMNIST) -> None:
+    fig = plots.plot_gallery(fashion.test_images[:2], [0, 1], [1, 0], model_names=("A", "B"))
+    assert fig.axes[0].get_title() == "true: T-shirt/top\npredicted: Trouser"
+
+
+def test_gallery_empty_selection_says_so() -> None:
+    fig = plots.plot_gallery(np.zeros((0, 28, 28), np.uint8), [], [], title="CNN corrects MLP")
+    assert not image_axes(fig)
+    assert [text.get_text() for text in fig.axes[0].texts] == ["no examples"]
+
+
+def test_trials_best_so_far() -> None:
+    trials = pd.DataFrame({"trial_id": ["00", "01", "02", "03", "04"], "score": [0.80, 0.85, np.nan, 0.83, 0.88]})
+    fig = plots.plot_trials(trials)
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["best so far"].get_ydata(), [0.80, 0.85, 0.85, 0.85, 0.88])
+    np.testing.assert_allclose(lines["trial score"].get_ydata(), trials["score"])
+    assert any("trial 04" in text.get_text() for text in ax.texts)
+
+
+def test_model_comparison_grouped_bars(confusion_and_scores) -> None:
+    _, per_class = confusion_and_scores
+    other = per_class.assign(f1=np.linspace(0.5, 0.95, NUM_CLASSES))
+    fig = plots.plot_model_comparison({"MLP": per_class, "CNN": other, "Soft vote": other})
+    (ax,) = fig.axes
+    assert len(ax.patches) == 3 * NUM_CLASSES
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_allclose(heights[:NUM_CLASSES], per_class["f1"])
+    np.testing.assert_allclose(heights[NUM_CLASSES : 2 * NUM_CLASSES], other["f1"])
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["MLP", "CNN", "Soft vote"]
+
+
+def test_model_comparison_rejects_missing_metric(confusion_and_scores) -> None:
+    _, per_class = confusion_and_scores
+    with pytest.raises(ValueError, match="auc"):
+        plots.plot_model_comparison({"MLP": per_class}, metric="auc")
+
+
+def test_figures_render_and_stay_out_of_pyplot(
+    fashion: FashionMNIST, history, confusion_and_scores, tiny_model
+) -> None:
+    open_before = plt.get_fignums()
+    confusion, per_class = confusion_and_scores
+    figures = [
+        plots.plot_image_grid(fashion.train_images, fashion.train_labels, count=20),
+        plots.plot_class_frequencies(fashion.train_labels, fashion.test_labels),
+        plots.plot_architecture(tiny_model),
+        plots.plot_history(history),
+        plots.plot_confusion_matrix(confusion, per_class),
+        plots.plot_gallery(fashion.test_images[:4], [0, 0, 0, 0], [1, 2, 3, 4], second_predictions=[0, 0, 1, 1]),
+        plots.plot_trials(pd.DataFrame({"trial_id": ["a", "b"], "score": [0.5, 0.6]})),
+        plots.plot_model_comparison({"MLP": per_class}),
+    ]
+    for fig in figures:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=40)
+        assert buffer.getvalue().startswith(b"\x89PNG")
+    # Figures are not registered with pyplot, so notebooks show each once and nothing leaks.
+    assert plt.get_fignums() == open_before
+    # Without pyplot's inline backend, IPython displays a figure through its own PNG repr.
+    assert figures[3]._repr_png_().startswith(b"\x89PNG")
