@@ -125,6 +125,18 @@ def per_class_metrics(y_true: Any, y_pred: Any) -> pd.DataFrame:
     )
 
 
+def top_confusion(y_true: Any, y_pred: Any) -> dict[str, Any]:
+    """The most frequent mistake: its true class, the class predicted instead, and how often."""
+    confusion = confusion_matrix_frame(y_true, y_pred).to_numpy()
+    np.fill_diagonal(confusion, 0)
+    true, predicted = np.unravel_index(int(np.argmax(confusion)), confusion.shape)
+    return {
+        "true": config.CLASS_NAMES[true],
+        "predicted": config.CLASS_NAMES[predicted],
+        "count": int(confusion[true, predicted]),
+    }
+
+
 def misclassified_indices(y_true: Any, y_pred: Any, class_index: int) -> np.ndarray:
     """Indices, in order, of examples of true class `class_index` that were predicted wrongly."""
     true, pred = _as_label_pair(y_true, y_pred)

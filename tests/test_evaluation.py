@@ -242,3 +242,9 @@ def test_summarise_is_json_ready() -> None:
 def test_bad_input_raises_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_top_confusion_names_the_most_frequent_mistake():
+    y_true = np.array([6, 6, 6, 0, 0, 2, 3])
+    y_pred = np.array([0, 0, 6, 6, 0, 4, 3])
+    assert evaluation.top_confusion(y_true, y_pred) == {"true": "Shirt", "predicted": "T-shirt/top", "count": 2}
