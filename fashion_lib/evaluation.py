@@ -127,7 +127,7 @@ def per_class_metrics(y_true: Any, y_pred: Any) -> pd.DataFrame:
 
 def top_confusion(y_true: Any, y_pred: Any) -> dict[str, Any]:
     """The most frequent mistake: its true class, the class predicted instead, and how often."""
-    confusion = confusion_matrix_frame(y_true, y_pred).to_numpy()
+    confusion = confusion_matrix_frame(y_true, y_pred).to_numpy().copy()
     np.fill_diagonal(confusion, 0)
     true, predicted = np.unravel_index(int(np.argmax(confusion)), confusion.shape)
     return {
