@@ -213,7 +213,6 @@ def run_report(profile_name: str, overrides: list[str] | None = None, *, show_co
     for stage in (run_stage, report_stage):
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
