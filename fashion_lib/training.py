@@ -1,0 +1,220 @@
+"""Final training of a built model: input pipeline, learning-rate schedule, early stopping, saved outputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from fashion_lib import seeding
+from fashion_lib.storage import atomic_path, atomic_save
+
+HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]
+
+
+@dataclass(frozen=True)
+class LearningRateSchedule:
+    """Constant for the first `constant_epochs` epochs, then exponential decay (0-based epoch index).
+
+    lr(epoch) = initial                                                  for epoch < constant_epochs
+    lr(epoch) = initial * exp(-decay_rate * (epoch - constant_epochs + 1)) otherwise
+
+    This is the seed report's scheduler (Keras' classic "keep the rate for 10 epochs, then multiply it by
+    exp(-0.1) each epoch"), written as a function of the epoch alone so that it does not depend on the
+    rate the optimizer happens to hold when training resumes.
+    """
+
+    initial_learning_rate: float
+    constant_epochs: int = 10
+    decay_rate: float = 0.1
+
+    def __call__(self, epoch: int, learning_rate: float | None = None) -> float:
+        """The rate for 0-based `epoch`; Keras also passes the current rate, which is ignored."""
+        decay_epochs = max(0, int(epoch) - self.constant_epochs + 1)
+        return float(self.initial_learning_rate * math.exp(-self.decay_rate * decay_epochs))
+
+
+def make_lr_schedule(
+    initial_learning_rate: float, *, constant_epochs: int = 10, decay_rate: float = 0.1
+) -> Callable[[int], float]:
+    """The schedule epoch -> learning rate: constant for epochs 0..constant_epochs-1, then exponential decay.
+
+    See `LearningRateSchedule` for the formula; e.g. with 0.01, 10, 0.1: epochs 0-9 -> 0.01,
+    epoch 10 -> 0.01*exp(-0.1), epoch 11 -> 0.01*exp(-0.2).
+    """
+    if not initial_learning_rate > 0:
+        raise ValueError(f"initial_learning_rate must be positive, got {initial_learning_rate}.")
+    if constant_epochs < 0:
+        raise ValueError(f"constant_epochs must be 0 or more, got {constant_epochs}.")
+    if decay_rate < 0:
+        raise ValueError(f"decay_rate must be 0 (no decay) or positive, got {decay_rate}.")
+    return LearningRateSchedule(float(initial_learning_rate), int(constant_epochs), float(decay_rate))
+
+
+def make_callbacks(
+    initial_learning_rate: float, *, constant_epochs: int = 10, decay_rate: float = 0.1, patience: int = 15
+) -> list[keras.callbacks.Callback]:
+    """The learning-rate schedule and early stopping on val_accuracy that restores the best epoch's weights."""
+    if patience < 0:
+        raise ValueError(f"patience must be 0 or more epochs, got {patience}.")
+    schedule = make_lr_schedule(initial_learning_rate, constant_epochs=constant_epochs, decay_rate=decay_rate)
+    return [
+        keras.callbacks.LearningRateScheduler(schedule),
+        # Keras 3 restores the best weights at the end of training even when patience never ran out.
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True),
+    ]
+
+
+def make_dataset(
+    images: np.ndarray, labels: np.ndarray | None, *, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
+    """A batched tf.data pipeline over (images, labels), cached in memory, shuffled each epoch if asked.
+
+    The cache comes before the shuffle so that every epoch sees a new order while the data itself is
+    prepared only once; the seed makes that sequence of orders the same in every run. With labels=None
+    the dataset yields images only (for prediction).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"Expected float images scaled to [0, 1], got {images.dtype}: "
+            "use fashion_lib.data.scale_images on the raw uint8 images first."
+        )
+    # float32 is what the models compute in; float64 input would only double the cached memory.
+    images = images.astype(np.float32, copy=False)
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(images)
+    else:
+        labels = np.asarray(labels)
+        if len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels: they must correspond one to one.")
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _initial_learning_rate(model: keras.Model) -> float:
+    """The learning rate the model's optimizer holds now (before training: the one it was built with)."""
+    if model.optimizer is None:
+        raise ValueError("The model is not compiled: build it with fashion_lib.models (which compiles it).")
+    rate = model.optimizer.learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            "The optimizer already has a learning-rate schedule; train_model applies its own schedule, "
+            "so compile the model with a constant learning rate."
+        )
+    return float(keras.ops.convert_to_numpy(rate))
+
+
+def train_model(
+    model: keras.Model,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    constant_epochs: int = 10,
+    decay_rate: float = 0.1,
+    patience: int = 15,
+    seed: int = 1,
+    verbose: int = 0,
+    initial_learning_rate: float | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> pd.DataFrame:
+    """Train with the schedule and early stopping; the model ends with its best epoch's weights.
+
+    Seeds every generator with `seed` first (`seeding.set_global_seed`), so the same model, data and seed
+    give the same weights. The schedule starts from the optimizer's current learning rate unless
+    `initial_learning_rate` is given (useful when training a model a second time, after the schedule
+    has lowered its rate). Extra `callbacks` (e.g. a CSVLogger) run after the schedule and early stopping.
+
+    Returns:
+        The history, one row per epoch: epoch (1-based), accuracy, loss, val_accuracy, val_loss and the
+        learning_rate used in that epoch.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    seeding.set_global_seed(seed)
+    rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
+    all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)
+    all_callbacks += list(callbacks or [])
+    train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
+    validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
+    # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data.Dataset anyway.
+    fit = model.fit(
+        train, validation_data=validation, epochs=epochs, callbacks=all_callbacks, shuffle=False, verbose=verbose
+    )
+    history = pd.DataFrame(fit.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    ordered = [c for c in HISTORY_COLUMNS if c in history.columns]
+    return history[ordered + [c for c in history.columns if c not in ordered]]
+
+
+def _output_paths(directory: str | Path, name: str) -> dict[str, Path]:
+    directory = Path(directory)
+    return {
+        "model": directory / f"{name}.keras",
+        "history": directory / f"{name}_history.csv",
+        "test_probabilities": directory / f"{name}_test_probabilities.npy",
+        "validation_probabilities": directory / f"{name}_validation_probabilities.npy",
+    }
+
+
+def save_training_outputs(
+    directory: str | Path,
+    name: str,
+    model: keras.Model,
+    history: pd.DataFrame,
+    *,
+    test_probabilities: np.ndarray,
+    validation_probabilities: np.ndarray,
+) -> dict[str, Path]:
+    """Write the model, its history and its predicted probabilities, each file atomically; returns the paths.
+
+    Files: `{name}.keras`, `{name}_history.csv`, `{name}_test_probabilities.npy` and
+    `{name}_validation_probabilities.npy`, keyed "model", "history", "test_probabilities",
+    "validation_probabilities".
+    """
+    if not name or "/" in name:
+        raise ValueError(f"name must be a non-empty file-name stem without '/', got {name!r}.")
+    paths = _output_paths(directory, name)
+    # atomic_save keeps the ".keras" suffix on its temporary path, which Keras insists on.
+    atomic_save(paths["model"], lambda path: model.save(path))
+    with atomic_path(paths["history"]) as path:
+        history.to_csv(path, index=False)
+    arrays = {"test_probabilities": test_probabilities, "validation_probabilities": validation_probabilities}
+    for key, array in arrays.items():
+        with atomic_path(paths[key]) as path:
+            np.save(path, np.asarray(array))
+    return paths
+
+
+def load_training_outputs(directory: str | Path, name: str) -> dict[str, Any]:
+    """Read what `save_training_outputs` wrote: keys model, history, test_probabilities, validation_probabilities."""
+    paths = _output_paths(directory, name)
+    for path in paths.values():
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: the {name!r} model has not been trained (or its outputs were removed). "
+                "Produce it by running the training step (fashion_lib.training.train_model followed by "
+                "save_training_outputs), e.g. through the model's notebook or `make report`."
+            )
+    return {
+        "model": keras.saving.load_model(paths["model"]),
+        "history": pd.read_csv(paths["history"]),
+        "test_probabilities": np.load(paths["test_probabilities"]),
+        "validation_probabilities": np.load(paths["validation_probabilities"]),
+    }

@@ -1,0 +1,260 @@
+"""Bayesian hyperparameter search with Keras Tuner, resumable, with a tidy table of its trials."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+from fashion_lib import seeding
+from fashion_lib.models import declare_search_space, make_hypermodel
+from fashion_lib.storage import atomic_write_json
+from fashion_lib.training import make_dataset
+
+OBJECTIVE = "val_accuracy"
+# Written by the tuner beside Keras Tuner's own trial.json: wall-clock seconds of the trial's last run.
+DURATION_FILE = "duration.json"
+TRIAL_COLUMNS = ["trial_id", "status", "score", "best_epoch", "duration_s"]
+
+
+@dataclass
+class SearchResult:
+    """A search's outcome: the best hyperparameter values, one table row per trial, and the best trial's id.
+
+    `trials` columns: trial_id, status (Keras Tuner's: COMPLETED, RUNNING, INVALID, FAILED), score (the
+    best epoch's val_accuracy, the value the oracle ranks by), best_epoch (1-based), duration_s (wall-clock
+    seconds to build and train the trial's model), then one column per hyperparameter, missing where the
+    hyperparameter did not exist in that trial (e.g. units_2 when num_layers < 3): NaN in float columns,
+    <NA> in integer ones (pandas' nullable Int64, so units stay integers).
+    """
+
+    best_hyperparameters: dict[str, Any]
+    trials: pd.DataFrame
+    best_trial_id: str
+
+
+class _TimedBayesianOptimization(keras_tuner.BayesianOptimization):
+    """Keras Tuner's Bayesian optimisation, also recording how long each trial took.
+
+    Keras Tuner keeps no timestamps in its trial files, so the time around `run_trial` (model building
+    and fitting) goes to a small JSON file in the trial's folder, where `load_search` finds it later.
+    """
+
+    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        """Run the trial as Keras Tuner does and record its duration."""
+        start = time.perf_counter()
+        results = super().run_trial(trial, *args, **kwargs)
+        duration = time.perf_counter() - start
+        atomic_write_json(Path(self.get_trial_dir(trial.trial_id)) / DURATION_FILE, {"duration_s": duration})
+        return results
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed == 0:
+        raise ValueError(
+            f"seed must be a non-zero integer, got {seed!r}: Keras Tuner's oracle treats 0 as 'no seed' and "
+            "would sample hyperparameters irreproducibly."
+        )
+    return int(seed)
+
+
+def _make_tuner(
+    model_name: str,
+    space: str,
+    *,
+    directory: str | Path,
+    max_trials: int,
+    num_initial_points: int,
+    seed: int,
+    overwrite: bool,
+) -> _TimedBayesianOptimization:
+    """The tuner for `model_name`/`space` in `directory`/`model_name`, new or reloaded."""
+    hypermodel = make_hypermodel(model_name, space)
+    # Keras Tuner prints "Reloading Tuner from ..." when it resumes; that is noise in a notebook.
+    with contextlib.redirect_stdout(io.StringIO()):
+        tuner = _TimedBayesianOptimization(
+            hypermodel,
+            objective=OBJECTIVE,
+            max_trials=max_trials,
+            num_initial_points=num_initial_points,
+            seed=seed,
+            directory=str(directory),
+            project_name=model_name,
+            overwrite=overwrite,
+        )
+    # A reloaded search keeps the space it was started with; resuming or reading it with another space
+    # would mix two spaces in one table, so refuse.
+    found = {parameter.name for parameter in tuner.oracle.hyperparameters.space}
+    expected = {parameter.name for parameter in declare_search_space(hypermodel).space}
+    if found != expected:
+        raise ValueError(
+            f"The search in {Path(directory) / model_name} has hyperparameters {sorted(found)}, which are not "
+            f"those of the {space!r} space of {model_name!r} ({sorted(expected)}). Pass the space it was run "
+            "with, or another directory, or overwrite=True to start afresh."
+        )
+    return tuner
+
+
+def _read_duration(trial_dir: Path) -> float:
+    try:
+        return float(json.loads((trial_dir / DURATION_FILE).read_text())["duration_s"])
+    except (OSError, ValueError, KeyError):
+        # Trials interrupted before they finished have no duration file.
+        return math.nan
+
+
+def _builtin(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_integer_parameter(parameter: Any) -> bool:
+    """Whether a hyperparameter only takes integer values (Int, or a Choice among integers)."""
+    kind = type(parameter).__name__
+    if kind == "Int":
+        return True
+    if kind == "Choice":
+        values = parameter.values
+        return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+    return False
+
+
+def _result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> SearchResult:
+    """The SearchResult of an oracle's trials, in the order they were started."""
+    parameter_names = list(dict.fromkeys(parameter.name for parameter in oracle.hyperparameters.space))
+    trial_ids = [i for i in oracle.start_order if i in oracle.trials]
+    trial_ids += sorted(set(oracle.trials) - set(trial_ids))
+    rows = []
+    for trial_id in trial_ids:
+        trial = oracle.trials[trial_id]
+        has_score = trial.score is not None and not math.isnan(trial.score)
+        row: dict[str, Any] = {
+            "trial_id": trial_id,
+            "status": trial.status,
+            "score": float(trial.score) if has_score else math.nan,
+            # Keras Tuner counts steps (epochs) from 0; the table counts epochs as Keras' logs do, from 1.
+            "best_epoch": int(trial.best_step) + 1 if has_score else pd.NA,
+            "duration_s": _read_duration(project_dir / f"trial_{trial_id}"),
+        }
+        row.update({name: trial.hyperparameters.values.get(name, math.nan) for name in parameter_names})
+        rows.append(row)
+    trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS + parameter_names)
+    trials["best_epoch"] = trials["best_epoch"].astype("Int64")
+    # Integer hyperparameters stay integers (with <NA> where absent) instead of turning into floats.
+    for parameter in oracle.hyperparameters.space:
+        if _is_integer_parameter(parameter):
+            trials[parameter.name] = trials[parameter.name].astype("Int64")
+    best = oracle.get_best_trials(1)
+    if not best:
+        raise RuntimeError(
+            f"The search in {project_dir} has no completed trial yet (statuses: "
+            f"{trials['status'].value_counts().to_dict()}). Run or resume it with run_search(..., overwrite=False)."
+        )
+    return SearchResult(
+        # Python builtins rather than NumPy scalars, so the dict goes to JSON or YAML as it is.
+        best_hyperparameters={name: _builtin(value) for name, value in best[0].hyperparameters.values.items()},
+        trials=trials,
+        best_trial_id=best[0].trial_id,
+    )
+
+
+def run_search(
+    model_name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    directory: str | Path,
+    space: str = "seed",
+    max_trials: int = 10,
+    epochs_per_trial: int = 5,
+    num_initial_points: int = 3,
+    batch_size: int = 128,
+    seed: int = 1,
+    overwrite: bool = True,
+    verbose: int = 0,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> SearchResult:
+    """Bayesian search over `model_name`'s `space`, ranking trials by their best epoch's val_accuracy.
+
+    The tuner's files go to `directory`/`model_name`. With overwrite=False an interrupted search resumes:
+    finished trials are kept, a trial that was running restarts from epoch 0, and `max_trials` may be
+    raised to add trials. `callbacks` (deep-copied per trial by Keras Tuner) are added to each fit.
+
+    Args:
+        model_name: "mlp" or "cnn".
+        train_x, train_y, val_x, val_y: images scaled to [0, 1] and integer labels.
+        directory: folder holding the tuner's project folder.
+        space: "seed" or "extended", see the hypermodels in fashion_lib.models.
+        max_trials: total number of trials, including those of a resumed search.
+        epochs_per_trial: epochs each trial trains.
+        num_initial_points: random trials before the Gaussian process guides the search; Keras Tuner's
+            own default (3 per hyperparameter) would make a small search entirely random.
+        batch_size: training batch size.
+        seed: non-zero seed for the oracle's sampling and for weights and shuffling.
+        overwrite: True starts afresh, deleting an earlier search of the same model in `directory`.
+        verbose: 0 silent, 1 Keras Tuner's per-trial report and Keras' progress bars.
+    """
+    seed = _check_seed(seed)
+    if max_trials < 1 or epochs_per_trial < 1:
+        raise ValueError(f"max_trials and epochs_per_trial must be at least 1, got {max_trials}, {epochs_per_trial}.")
+    if not 1 <= num_initial_points:
+        raise ValueError(f"num_initial_points must be at least 1, got {num_initial_points}.")
+    for name, images, labels in (("train", train_x, train_y), ("validation", val_x, val_y)):
+        if len(images) != len(labels) or len(images) == 0:
+            raise ValueError(
+                f"The {name} split has {len(images)} images and {len(labels)} labels; it needs equal, non-zero counts."
+            )
+    seeding.set_global_seed(seed)
+    tuner = _make_tuner(
+        model_name,
+        space,
+        directory=directory,
+        max_trials=max_trials,
+        num_initial_points=num_initial_points,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
+    validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
+    # scikit-learn's Gaussian process warns when a length scale hits its bound, which small searches
+    # routinely do; the warning says nothing about the search's validity and would clutter the notebooks.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        tuner.search(
+            train,
+            validation_data=validation,
+            epochs=epochs_per_trial,
+            callbacks=list(callbacks or []),
+            # The dataset shuffles itself; Keras would only warn that it cannot shuffle a tf.data.Dataset.
+            shuffle=False,
+            verbose=verbose,
+        )
+    return _result_from_oracle(tuner.oracle, Path(tuner.project_dir))
+
+
+def load_search(directory: str | Path, model_name: str, space: str = "seed") -> SearchResult:
+    """Read a finished (or interrupted) search from `directory`/`model_name` without running any trial."""
+    project_dir = Path(directory) / model_name
+    if not (project_dir / "oracle.json").is_file():
+        raise FileNotFoundError(
+            f"No Keras Tuner search in {project_dir} (oracle.json is missing). Run it first with "
+            f"fashion_lib.tuning.run_search({model_name!r}, ..., directory={str(directory)!r})."
+        )
+    # max_trials and num_initial_points matter only for running trials; the oracle's state is reloaded.
+    tuner = _make_tuner(
+        model_name, space, directory=directory, max_trials=1, num_initial_points=1, seed=1, overwrite=False
+    )
+    return _result_from_oracle(tuner.oracle, project_dir)

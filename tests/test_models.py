@@ -1,0 +1,251 @@
+"""Model builders, optimizers, hypermodels and their search spaces."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from fashion_lib import config
+from fashion_lib.models import (
+    CNNHyperModel,
+    MLPHyperModel,
+    build_cnn,
+    build_from_hyperparameters,
+    build_mlp,
+    declare_search_space,
+    make_hypermodel,
+    make_optimizer,
+    search_space_table,
+)
+
+
+def _layers(model: keras.Model, kind: type) -> list[keras.layers.Layer]:
+    return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("sgd", keras.optimizers.SGD), ("SGD", keras.optimizers.SGD), ("adam", keras.optimizers.Adam)],
+)
+def test_make_optimizer_returns_the_named_optimizer(name: str, kind: type) -> None:
+    optimizer = make_optimizer(name, 0.02, momentum=0.5)
+    assert type(optimizer) is kind
+    assert float(optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_make_optimizer_gives_sgd_its_momentum_and_adamw_its_decay() -> None:
+    assert make_optimizer("sgd", 0.01, momentum=0.7).momentum == pytest.approx(0.7)
+    adamw = make_optimizer("adamw", 0.001, weight_decay=0.05)
+    assert isinstance(adamw, keras.optimizers.AdamW)
+    assert adamw.weight_decay == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"name": "rmsprop", "learning_rate": 0.01}, "'sgd', 'adam', 'adamw'"),
+        ({"name": "sgd", "learning_rate": 0.0}, "learning_rate"),
+        ({"name": "sgd", "learning_rate": 0.01, "momentum": 1.0}, "momentum"),
+        ({"name": "adamw", "learning_rate": 0.01, "weight_decay": -1.0}, "weight_decay"),
+    ],
+)
+def test_make_optimizer_rejects_bad_arguments(arguments: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_optimizer(**arguments)
+
+
+def test_build_mlp_has_one_regularised_block_per_layer() -> None:
+    model = build_mlp(hidden_units=(256, 128), dropout_rates=(0.1, 0.3), l2_factors=0.01, momentum=0.8)
+    assert model.input_shape == (None, *config.IMAGE_SHAPE)
+    hidden = _layers(model, keras.layers.Dense)[:-1]
+    assert [layer.units for layer in hidden] == [256, 128]
+    assert [float(layer.kernel_regularizer.l2) for layer in hidden] == pytest.approx([0.01, 0.01])
+    assert [layer.rate for layer in _layers(model, keras.layers.Dropout)] == pytest.approx([0.1, 0.3])
+    assert len(_layers(model, keras.layers.BatchNormalization)) == 2
+    assert [layer.activation.__name__ for layer in _layers(model, keras.layers.Activation)] == ["selu", "selu"]
+    output = model.layers[-1]
+    assert output.units == config.NUM_CLASSES and output.activation.__name__ == "softmax"
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.momentum == pytest.approx(0.8)
+
+
+def test_build_mlp_is_compiled_with_sparse_crossentropy_and_accuracy(small_split: dict) -> None:
+    model = build_mlp(hidden_units=(32,))
+    assert model.loss == "sparse_categorical_crossentropy"
+    scores = model.evaluate(small_split["val_x"][:8], small_split["val_y"][:8], verbose=0, return_dict=True)
+    assert set(scores) == {"loss", "accuracy"}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"hidden_units": (64, 32), "dropout_rates": (0.1, 0.2, 0.3)},
+        {"hidden_units": (64,), "l2_factors": (0.01, 0.01)},
+        {"hidden_units": (64,), "dropout_rates": 1.5},
+        {"hidden_units": (0,)},
+    ],
+)
+def test_build_mlp_rejects_inconsistent_layers(arguments: dict) -> None:
+    with pytest.raises(ValueError):
+        build_mlp(**arguments)
+
+
+def test_build_cnn_doubles_the_filters_in_each_block() -> None:
+    model = build_cnn(conv_blocks=3, filters=8, convs_per_block=2, kernel_size=5, dense_units=64, dense_dropout=0.3)
+    convolutions = _layers(model, keras.layers.Conv2D)
+    assert [layer.filters for layer in convolutions] == [8, 8, 16, 16, 32, 32]
+    assert {layer.kernel_size for layer in convolutions} == {(5, 5)}
+    assert len(_layers(model, keras.layers.MaxPooling2D)) == 3
+    assert [layer.units for layer in _layers(model, keras.layers.Dense)] == [64, config.NUM_CLASSES]
+    assert model.output_shape == (None, config.NUM_CLASSES)
+
+
+def test_build_cnn_takes_28_by_28_images_and_returns_probabilities(small_split: dict) -> None:
+    model = build_cnn(conv_blocks=1, filters=4)
+    assert model.input_shape == (None, *config.IMAGE_SHAPE)
+    probabilities = model.predict(small_split["test_x"][:5], verbose=0)
+    assert probabilities.shape == (5, config.NUM_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_build_cnn_augmentation_is_inactive_at_inference(small_split: dict) -> None:
+    model = build_cnn(conv_blocks=1, filters=4, augment=True)
+    assert any(isinstance(layer, keras.layers.RandomFlip) for layer in model.layers)
+    assert any(isinstance(layer, keras.layers.RandomTranslation) for layer in model.layers)
+    images = small_split["test_x"][:4]
+    first = keras.ops.convert_to_numpy(model(images, training=False))
+    second = keras.ops.convert_to_numpy(model(images, training=False))
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"conv_blocks": 0}, {"conv_blocks": 5}, {"dropout_rate": -0.1}, {"optimizer": "lbfgs"}]
+)
+def test_build_cnn_rejects_bad_arguments(arguments: dict) -> None:
+    with pytest.raises(ValueError):
+        build_cnn(**arguments)
+
+
+@pytest.mark.parametrize("hypermodel_class", [MLPHyperModel, CNNHyperModel])
+def test_hypermodels_reject_unknown_spaces(hypermodel_class: type) -> None:
+    with pytest.raises(ValueError, match="'seed', 'extended'"):
+        hypermodel_class("huge")
+
+
+def test_make_hypermodel_picks_the_model_and_space() -> None:
+    hypermodel = make_hypermodel("cnn", "extended")
+    assert isinstance(hypermodel, CNNHyperModel) and hypermodel.space == "extended"
+    assert isinstance(make_hypermodel("mlp"), MLPHyperModel)
+    with pytest.raises(ValueError, match="'mlp', 'cnn'"):
+        make_hypermodel("rnn")
+
+
+def test_seed_mlp_search_space_is_the_seed_reports() -> None:
+    table = search_space_table(MLPHyperModel("seed"))
+    expected = [("num_layers", "Int", "1 - 3", "")]
+    for index, condition in enumerate(["num_layers in {1, 2, 3}", "num_layers in {2, 3}", "num_layers in {3}"]):
+        expected += [
+            (f"units_{index}", "Choice", "256, 512, 1024", condition),
+            (f"l2_{index}", "Choice", "0.01, 0.001", condition),
+            (f"dropout_{index}", "Float", "0.1 - 0.3", condition),
+        ]
+    expected += [("learning_rate", "Choice", "0.01, 0.001", ""), ("momentum", "Float", "0.5 - 0.9", "")]
+    assert list(table.itertuples(index=False, name=None)) == expected
+
+
+def test_seed_cnn_search_space_is_the_seed_reports() -> None:
+    table = search_space_table(CNNHyperModel("seed"))
+    assert list(table.itertuples(index=False, name=None)) == [
+        ("conv_blocks", "Int", "1 - 3", ""),
+        ("filters", "Choice", "8, 16", ""),
+        ("dropout", "Float", "0 - 0.2", ""),
+        ("learning_rate", "Choice", "0.01, 0.001", ""),
+    ]
+
+
+def test_extended_spaces_make_optimizer_extras_conditional() -> None:
+    for model_name in ("mlp", "cnn"):
+        table = search_space_table(make_hypermodel(model_name, "extended")).set_index("name")
+        assert table.loc["optimizer", "values"] == "sgd, adam, adamw"
+        assert table.loc["momentum", "condition"] == "optimizer in {sgd}"
+        assert table.loc["weight_decay", "condition"] == "optimizer in {adamw}"
+        assert table.loc["learning_rate", "values"].endswith("(log)")
+    cnn = search_space_table(make_hypermodel("cnn", "extended")).set_index("name")
+    assert cnn.loc["dense_dropout", "condition"] == "dense_units in {128, 256}"
+    assert cnn.loc["augment", "kind"] == "Boolean"
+
+
+def test_layer_hyperparameters_exist_only_when_the_layer_does() -> None:
+    hypermodel = MLPHyperModel("seed")
+    hp = keras_tuner.HyperParameters()
+    hp.values["num_layers"] = 2
+    arguments = hypermodel.builder_arguments(hp)
+    assert len(arguments["hidden_units"]) == 2
+    assert {"units_0", "units_1"} <= set(hp.values)
+    assert "units_2" not in hp.values and not hp.is_active("units_2")
+    # The inactive layer's hyperparameters are still declared, so the oracle knows the whole space.
+    assert "units_2" in {parameter.name for parameter in hp.space}
+
+
+@pytest.mark.parametrize("model_name", ["mlp", "cnn"])
+def test_hypermodel_build_is_the_plain_builder(model_name: str) -> None:
+    hypermodel = make_hypermodel(model_name, "extended")
+    hp = declare_search_space(hypermodel)
+    builder = build_mlp if model_name == "mlp" else build_cnn
+    from_hypermodel = hypermodel.build(hp)
+    from_builder = builder(**hypermodel.builder_arguments(hp))
+    assert from_hypermodel.get_config() == from_builder.get_config()
+
+
+def test_build_from_hyperparameters_builds_the_described_mlp() -> None:
+    values = {
+        "num_layers": 2,
+        "units_0": 1024,
+        "l2_0": 0.001,
+        "dropout_0": 0.25,
+        "units_1": 256,
+        "l2_1": 0.01,
+        "dropout_1": 0.1,
+        "learning_rate": 0.001,
+        "momentum": 0.6,
+        # A row of the trials table also carries the absent third layer as NaN.
+        "units_2": np.nan,
+    }
+    model = build_from_hyperparameters("mlp", values)
+    hidden = _layers(model, keras.layers.Dense)[:-1]
+    assert [layer.units for layer in hidden] == [1024, 256]
+    assert [float(layer.kernel_regularizer.l2) for layer in hidden] == pytest.approx([0.001, 0.01])
+    assert [layer.rate for layer in _layers(model, keras.layers.Dropout)] == pytest.approx([0.25, 0.1])
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
+    assert model.optimizer.momentum == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_build_from_hyperparameters_builds_extended_cnns(optimizer: str) -> None:
+    values = {
+        "conv_blocks": 2,
+        "filters": 16,
+        "convs_per_block": 2,
+        "dropout": 0.2,
+        "dense_units": 128,
+        "dense_dropout": 0.4,
+        "augment": True,
+        "optimizer": optimizer,
+        "learning_rate": 0.002,
+        "momentum": 0.9,
+        "weight_decay": 0.01,
+    }
+    model = build_from_hyperparameters("cnn", values, space="extended")
+    assert [layer.filters for layer in _layers(model, keras.layers.Conv2D)] == [16, 16, 32, 32]
+    assert model.get_layer("dense_dropout").rate == pytest.approx(0.4)
+    assert type(model.optimizer).__name__.lower() == optimizer
+
+
+def test_build_from_hyperparameters_rejects_unknown_and_missing_values() -> None:
+    complete = {"conv_blocks": 1, "filters": 8, "dropout": 0.1, "learning_rate": 0.01}
+    with pytest.raises(ValueError, match="kernel"):
+        build_from_hyperparameters("cnn", {**complete, "kernel": 5})
+    with pytest.raises(ValueError, match="filters"):
+        build_from_hyperparameters("cnn", {k: v for k, v in complete.items() if k != "filters"})

@@ -1,0 +1,163 @@
+"""Bayesian search: the trials table, reading a search back, resuming an interrupted one, reproducibility."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fashion_lib.tuning import SearchResult, load_search, run_search
+
+# Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
+TRAIN_SIZE = 300
+SEED_MLP_CHOICES = {"units": {256, 512, 1024}, "l2": {0.01, 0.001}, "learning_rate": {0.01, 0.001}}
+
+
+def _search(split: dict, directory: Path, model_name: str = "mlp", **kwargs) -> SearchResult:
+    arguments = {"max_trials": 2, "epochs_per_trial": 1, "num_initial_points": 2, "batch_size": 64, "seed": 3}
+    arguments.update(kwargs)
+    return run_search(
+        model_name,
+        split["train_x"][:TRAIN_SIZE],
+        split["train_y"][:TRAIN_SIZE],
+        split["val_x"],
+        split["val_y"],
+        directory=directory,
+        **arguments,
+    )
+
+
+@pytest.fixture(scope="module")
+def mlp_search(small_split: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SearchResult]:
+    """A finished two-trial MLP search over the seed space, and the folder that holds it."""
+    directory = tmp_path_factory.mktemp("tuner")
+    return directory, _search(small_split, directory)
+
+
+def _hyperparameters(row: pd.Series) -> dict:
+    return {name: value for name, value in row.items() if name not in _fixed_columns() and not pd.isna(value)}
+
+
+def _fixed_columns() -> list[str]:
+    return ["trial_id", "status", "score", "best_epoch", "duration_s"]
+
+
+@pytest.mark.slow
+def test_search_table_has_one_completed_row_per_trial(mlp_search: tuple[Path, SearchResult]) -> None:
+    _, result = mlp_search
+    trials = result.trials
+    assert list(trials.columns[:5]) == _fixed_columns()
+    assert len(trials) == 2
+    assert (trials["status"] == "COMPLETED").all()
+    assert trials["score"].between(0.0, 1.0).all()
+    assert (trials["best_epoch"] == 1).all()
+    assert (trials["duration_s"] > 0).all()
+
+
+@pytest.mark.slow
+def test_search_samples_only_from_the_seed_space(mlp_search: tuple[Path, SearchResult]) -> None:
+    _, result = mlp_search
+    for _, row in result.trials.iterrows():
+        num_layers = int(row["num_layers"])
+        assert 1 <= num_layers <= 3
+        for index in range(3):
+            present = not pd.isna(row[f"units_{index}"])
+            # Per-layer values exist exactly for the layers the trial has.
+            assert present == (index < num_layers)
+            if present:
+                assert row[f"units_{index}"] in SEED_MLP_CHOICES["units"]
+                assert row[f"l2_{index}"] in SEED_MLP_CHOICES["l2"]
+                assert 0.1 <= row[f"dropout_{index}"] <= 0.3
+        assert row["learning_rate"] in SEED_MLP_CHOICES["learning_rate"]
+        assert 0.5 <= row["momentum"] <= 0.9
+
+
+@pytest.mark.slow
+def test_best_hyperparameters_are_those_of_the_best_scoring_trial(mlp_search: tuple[Path, SearchResult]) -> None:
+    _, result = mlp_search
+    trials = result.trials.set_index("trial_id")
+    assert trials.loc[result.best_trial_id, "score"] == trials["score"].max()
+    assert result.best_hyperparameters == pytest.approx(_hyperparameters(trials.loc[result.best_trial_id]))
+    assert all(not isinstance(value, np.generic) for value in result.best_hyperparameters.values())
+
+
+@pytest.mark.slow
+def test_load_search_reads_the_same_result_without_training(mlp_search: tuple[Path, SearchResult]) -> None:
+    directory, result = mlp_search
+    loaded = load_search(directory, "mlp")
+    pd.testing.assert_frame_equal(loaded.trials, result.trials)
+    assert loaded.best_hyperparameters == result.best_hyperparameters
+    assert loaded.best_trial_id == result.best_trial_id
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_search(
+    mlp_search: tuple[Path, SearchResult], small_split: dict, tmp_path: Path
+) -> None:
+    _, first = mlp_search
+    second = _search(small_split, tmp_path)
+    pd.testing.assert_frame_equal(first.trials.drop(columns="duration_s"), second.trials.drop(columns="duration_s"))
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stands in for Ctrl-C or a killed kernel: KeyboardInterrupt is not an Exception, so no retry catches it."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_interrupted_search_resumes_without_losing_finished_trials(
+    mlp_search: tuple[Path, SearchResult], small_split: dict, tmp_path: Path
+) -> None:
+    original_directory, finished = mlp_search
+    # Work on a copy so that the shared two-trial search stays as it was for the other tests.
+    shutil.copytree(original_directory / "mlp", tmp_path / "mlp")
+    with pytest.raises(KeyboardInterrupt):
+        _search(small_split, tmp_path, max_trials=3, overwrite=False, callbacks=[_Interrupt()])
+    interrupted = load_search(tmp_path, "mlp").trials
+    assert list(interrupted["status"]) == ["COMPLETED", "COMPLETED", "RUNNING"]
+
+    resumed = _search(small_split, tmp_path, max_trials=3, overwrite=False)
+    assert len(resumed.trials) == 3
+    assert (resumed.trials["status"] == "COMPLETED").all()
+    pd.testing.assert_frame_equal(resumed.trials.iloc[:2], finished.trials)
+    # The trial that was cut short reran with the hyperparameters it had been given.
+    pd.testing.assert_frame_equal(
+        resumed.trials.iloc[[2]].drop(columns=_fixed_columns()), interrupted.iloc[[2]].drop(columns=_fixed_columns())
+    )
+
+
+@pytest.mark.slow
+def test_cnn_search_samples_from_the_seed_space(small_split: dict, tmp_path: Path) -> None:
+    result = _search(small_split, tmp_path, model_name="cnn", max_trials=2)
+    trials = result.trials
+    assert list(trials.columns[5:]) == ["conv_blocks", "filters", "dropout", "learning_rate"]
+    assert (trials["status"] == "COMPLETED").all()
+    assert trials["conv_blocks"].between(1, 3).all()
+    assert set(trials["filters"]) <= {8, 16}
+    assert trials["dropout"].between(0.0, 0.2).all()
+    assert set(trials["learning_rate"]) <= {0.01, 0.001}
+    assert (tmp_path / "cnn" / "oracle.json").is_file()
+
+
+def test_seed_zero_is_refused(small_split: dict, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="non-zero"):
+        _search(small_split, tmp_path, seed=0)
+    assert not (tmp_path / "mlp").exists()
+
+
+def test_load_search_names_the_missing_search(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run_search"):
+        load_search(tmp_path, "cnn")
+
+
+@pytest.mark.slow
+def test_load_search_refuses_another_space(mlp_search: tuple[Path, SearchResult]) -> None:
+    directory, _ = mlp_search
+    with pytest.raises(ValueError, match="'extended' space"):
+        load_search(directory, "mlp", space="extended")
