@@ -2,8 +2,9 @@
 
 import os
 
-# TensorFlow's C++ start-up messages (CPU features, oneDNN) would otherwise land in every notebook
+# TensorFlow's C++ log lines (CPU features, oneDNN, a benign graph-attribute mismatch logged as an
+# error by tf.data) would otherwise land in every notebook
 # page; this must be set before TensorFlow is first imported, and fashion_lib is imported first.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"

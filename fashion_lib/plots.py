@@ -215,8 +215,8 @@ def plot_architecture(
         image = _architecture_image(model, rankdir=rankdir, dpi=dpi)
     if image is not None:
         height, width = image.shape[:2]
-        # Show the drawing near its natural size, capped so a deep model still fits a page.
-        scale = min(1.0, 14.0 / (height / dpi), 12.0 / (width / dpi))
+        # Show the drawing near its natural size, capped so a deep model still fits on one printed page.
+        scale = min(1.0, 9.0 / (height / dpi), 12.0 / (width / dpi))
         fig = ReportFigure(figsize=(max(width / dpi * scale, 4.0), height / dpi * scale + 0.5), layout="constrained")
         ax = fig.subplots()
         ax.imshow(image)

@@ -19,6 +19,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
     os.close(handle)
     temporary_path = Path(temporary)
+    # mkstemp creates the file private (0600); results are ordinary files, readable as the umask allows.
+    umask = os.umask(0)
+    os.umask(umask)
+    temporary_path.chmod(0o666 & ~umask)
     try:
         yield temporary_path
         os.replace(temporary_path, target)
