@@ -2,9 +2,9 @@
 
 import os
 
-# TensorFlow's C++ log lines (CPU features, oneDNN, a benign graph-attribute mismatch logged as an
-# error by tf.data) would otherwise land in every notebook
-# page; this must be set before TensorFlow is first imported, and fashion_lib is imported first.
+# TensorFlow's C++ log lines (CPU features, oneDNN, a benign graph-attribute mismatch that tf.data
+# logs as an error) would otherwise land in every notebook page. This must be set before TensorFlow
+# is first imported, and the notebooks import fashion_lib first.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
