@@ -1,0 +1,138 @@
+"""The quick report end to end, on the real data: outputs, figures, metrics, models, and a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from fashion_lib import config
+
+pytestmark = pytest.mark.report
+
+# Figures each page must show: the seed report's Figures 1-13 and the trial plots.
+EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 6, "04_compare": 3}
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    """Run `python -m fashion_lib report --profile quick` once into temporary folders."""
+    root = tmp_path_factory.mktemp("quick")
+    env = os.environ | {"FASHION_RUNS_DIR": str(root / "runs"), "FASHION_REPORT_DIR": str(root / "report")}
+    result = subprocess.run(
+        [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report_dir = root / "report" / "quick"
+    return {
+        "report": report_dir,
+        "runs": root / "runs" / "quick",
+        "metrics": json.loads((report_dir / "metrics.json").read_text()),
+        "stdout": result.stdout,
+    }
+
+
+def test_the_run_shows_progress_and_durations(quick_report):
+    for index, name in enumerate(EXPECTED_FIGURES, start=1):
+        assert f"[{index}/4] {name}" in quick_report["stdout"]
+    assert quick_report["stdout"].count("done in") == 4
+
+
+def test_report_files_exist(quick_report):
+    report = quick_report["report"]
+    for name in ["index.html", "metrics.json", *(f"{page}.html" for page in EXPECTED_FIGURES)]:
+        assert (report / name).is_file(), name
+    for page in EXPECTED_FIGURES:
+        assert (report / "notebooks" / f"{page}.ipynb").is_file()
+    pdf = report / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
+
+
+@pytest.mark.parametrize(("page", "figures"), EXPECTED_FIGURES.items())
+def test_every_figure_is_embedded_and_no_cell_failed(quick_report, page, figures):
+    html = (quick_report["report"] / f"{page}.html").read_text()
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= figures
+    assert "<script src=" not in html, "pages must not load scripts from elsewhere"
+    executed = nbformat.read(quick_report["report"] / "notebooks" / f"{page}.ipynb", as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+def test_metrics_contract(quick_report):
+    metrics = quick_report["metrics"]
+    assert metrics["profile"] == "quick" and metrics["seed"] == 1
+    for name in ("mlp", "cnn"):
+        model = metrics["models"][name]
+        assert 0.5 < model["test_accuracy"] <= 1.0
+        assert set(model["per_class"]) == set(config.CLASS_NAMES)
+        assert {"precision", "recall", "f1", "support"} <= set(model["per_class"]["Shirt"])
+    assert -1.0 <= metrics["comparison"]["kendall_tau"] <= 1.0
+    assert {"hard_vote", "soft_vote"} <= set(metrics["ensembles"])
+    assert metrics["timings"]["total_s"] > 0 and metrics["peak_memory_mib"] > 0
+
+
+def test_pages_show_the_numbers_in_metrics_json(quick_report):
+    metrics, report = quick_report["metrics"], quick_report["report"]
+    index = (report / "index.html").read_text()
+    shown = dict(re.findall(r'<td data-metric="([\w.]+)">([^<]*)</td>', index))
+    assert shown["models.mlp.test_accuracy"] == f"{metrics['models']['mlp']['test_accuracy']:.2%}"
+    assert shown["models.cnn.test_accuracy"] == f"{metrics['models']['cnn']['test_accuracy']:.2%}"
+    assert shown["ensembles.soft_vote.test_accuracy"] == f"{metrics['ensembles']['soft_vote']['test_accuracy']:.2%}"
+    for name, page in (("mlp", "02_mlp"), ("cnn", "03_cnn")):
+        assert f"{metrics['models'][name]['test_accuracy']:.2%}" in (report / f"{page}.html").read_text()
+    assert f"{metrics['comparison']['kendall_tau']:.2f}" in (report / "04_compare.html").read_text()
+
+
+def test_saved_models_reload_and_reproduce_the_test_probabilities(quick_report, fashion):
+    import keras
+
+    from fashion_lib.data import scale_images
+
+    for name in ("mlp", "cnn"):
+        model = keras.saving.load_model(quick_report["runs"] / f"{name}.keras")
+        saved = np.load(quick_report["runs"] / f"{name}_test_probabilities.npy")
+        fresh = model.predict(scale_images(fashion.test_images[:200]), verbose=0)
+        np.testing.assert_allclose(fresh, saved[:200], atol=1e-5)
+
+
+def test_report_in_a_real_browser(quick_report):
+    from playwright.sync_api import sync_playwright
+
+    from fashion_lib.rendering import find_chromium
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=find_chromium(), args=args)
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        for name in ["index", *EXPECTED_FIGURES]:
+            page.goto((quick_report["report"] / f"{name}.html").as_uri())
+            page.wait_for_load_state("load")
+            broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+            assert broken == 0, f"{name}: {broken} images did not load"
+        page.goto((quick_report["report"] / "index.html").as_uri())
+        assert page.locator("table#summary td").count() >= 6
+        assert page.locator("a[href='report.pdf']").count() == 1
+        browser.close()
+    assert errors == []
