@@ -45,6 +45,30 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    """Classify the user's own pictures; exit 1 when any picture could not be classified."""
+    import json
+
+    from fashion_lib.predict import classify_files, find_default_model
+
+    model_path = args.model if args.model else find_default_model()
+    results = classify_files(args.images, model_path=model_path, top=args.top, show_input_dir=args.show_input)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"Model: {model_path}")
+        for result in results:
+            if "error" in result:
+                print(f"error: {result['error']}", file=sys.stderr)
+                continue
+            print(result["image"])
+            for prediction in result["predictions"]:
+                print(f"  {prediction['class']:<12} {prediction['probability']:6.1%}")
+            if "model_input" in result:
+                print(f"  model input: {result['model_input']}")
+    return 1 if any("error" in result for result in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per task."""
     parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
@@ -72,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--show-code", action="store_true", help="show the code cells in the HTML pages and PDF")
     report.set_defaults(handler=_report)
+
+    predict = commands.add_parser("predict", help="classify your own pictures of fashion items")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files (PNG, JPEG, ...), one item each")
+    predict.add_argument(
+        "--model",
+        help=f"a saved Keras model (default: the newest {config.RUNS_DIR}/<profile>/cnn.keras)",
+    )
+    predict.add_argument("--top", type=int, default=3, metavar="K", help="show the K most probable classes (default 3)")
+    predict.add_argument("--json", action="store_true", help="print the results as JSON")
+    predict.add_argument(
+        "--show-input", metavar="DIR", help="save the 28x28 picture the model sees, per image, as a PNG in DIR"
+    )
+    predict.set_defaults(handler=_predict)
     return parser
 
 
