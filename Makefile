@@ -18,7 +18,7 @@ KERNEL := fashion-report
 DATA_PACKAGES := dataset-fashion-mnist
 REPORT_PACKAGES := chromium libjs-mathjax graphviz
 
-.PHONY: help setup data system-deps report lab test test-fast lint clean
+.PHONY: help setup data system-deps report lab test test-fast lint bench clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ test: setup data system-deps lint ## Run ruff and the whole test suite (includes
 
 test-fast: setup data lint ## Run the tests that train nothing big (no end-to-end report)
 	$(PY) -m pytest -q -m "not slow and not report"
+
+bench: setup data ## Measure training speed against the CPU's matrix-multiply peak (BENCH_ARGS=--quick)
+	$(PY) -m fashion_lib bench $(BENCH_ARGS)
 
 clean: ## Remove runs, reports and caches (keeps .venv)
 	rm -rf runs report/*/ .pytest_cache .ruff_cache

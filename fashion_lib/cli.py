@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fashion_lib import config
 
@@ -69,6 +70,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if any("error" in result for result in results) else 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """Measure training and inference speed and print the figures."""
+    from fashion_lib.bench import default_output, format_results, run_benchmark
+
+    output = args.output or default_output()
+    results = run_benchmark(quick=args.quick, batch_size=args.batch_size, output=output)
+    print(format_results(results))
+    print(f"Figures written to {output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per task."""
     parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
@@ -96,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--show-code", action="store_true", help="show the code cells in the HTML pages and PDF")
     report.set_defaults(handler=_report)
+
+    bench = commands.add_parser("bench", help="measure training speed against the CPU's matrix-multiply peak")
+    bench.add_argument("--quick", action="store_true", help="throughput only, on 10,000 images (under a minute)")
+    bench.add_argument("--batch-size", type=int, default=512, help="batch size of the project's training path")
+    bench.add_argument("--output", type=Path, help="JSON file for the figures (default: runs/bench/bench.json)")
+    bench.set_defaults(handler=_bench)
 
     predict = commands.add_parser("predict", help="classify your own pictures of fashion items")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files (PNG, JPEG, ...), one item each")
