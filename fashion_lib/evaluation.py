@@ -7,6 +7,7 @@ pandas DataFrames, so that notebooks and `metrics.json` are fed from the same co
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
 
 from fashion_lib import config
@@ -277,3 +279,111 @@ def summarise(y_true: Any, probabilities: Any) -> dict[str, Any]:
 def _to_builtin(value: Any) -> Any:
     """A NumPy scalar as the matching Python int or float, so that json.dumps accepts it."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _validation_arrays(validation_labels: Any, validation_probabilities: Sequence[Any]) -> tuple[np.ndarray, list]:
+    """Validated validation labels and one (n, 10) probability array per model, all of the same length."""
+    if len(validation_probabilities) < 2:
+        raise ValueError("An ensemble needs the validation probabilities of at least two models.")
+    true = _as_labels(validation_labels, "validation_labels")
+    arrays = [_as_probabilities(p, f"validation_probabilities[{i}]") for i, p in enumerate(validation_probabilities)]
+    if any(len(array) != len(true) for array in arrays) or len(true) == 0:
+        raise ValueError(
+            f"validation_labels has {len(true)} labels but the probability arrays have "
+            f"{[len(a) for a in arrays]} rows: give every model's probabilities on the same validation images."
+        )
+    return true, arrays
+
+
+def choose_vote_weights(
+    validation_labels: Any, validation_probabilities: Sequence[Any], *, step: float = 0.05
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Soft-vote weights chosen on the validation split: the grid point with the best validation accuracy.
+
+    The weights run over a grid on the simplex (non-negative, summing to 1, multiples of `step`); ties in
+    accuracy go to the lower validation log-loss, then to the weights nearest to equal. The signature
+    takes validation data only, so the test set cannot influence the choice.
+
+    Returns:
+        The chosen weights (one per model, summing to 1) and the grid as a DataFrame with one
+        `weight_<i>` column per model, `validation_accuracy` and `validation_log_loss`.
+    """
+    true, arrays = _validation_arrays(validation_labels, validation_probabilities)
+    if not 0 < step <= 0.5 or not math.isclose(1 / step, round(1 / step), abs_tol=1e-9):
+        raise ValueError(f"step must divide 1 into whole parts (e.g. 0.05 or 0.1), got {step}.")
+    parts = round(1 / step)
+    grid = [
+        combination
+        for combination in itertools.product(range(parts + 1), repeat=len(arrays) - 1)
+        if sum(combination) <= parts
+    ]
+    stacked = np.stack(arrays)
+    rows = []
+    for combination in grid:
+        weights = np.array([*combination, parts - sum(combination)], dtype=np.float64) / parts
+        mixed = np.tensordot(weights, stacked, axes=1)
+        correct_probability = np.maximum(mixed[np.arange(len(true)), true], 1e-12)
+        rows.append(
+            {f"weight_{i}": w for i, w in enumerate(weights)}
+            | {
+                "validation_accuracy": float(np.mean(mixed.argmax(axis=1) == true)),
+                "validation_log_loss": float(-np.mean(np.log(correct_probability))),
+                "distance_from_equal": float(np.abs(weights - 1 / len(arrays)).sum()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    best = table.sort_values(
+        ["validation_accuracy", "validation_log_loss", "distance_from_equal"], ascending=[False, True, True]
+    ).index[0]
+    weights = table.loc[best, [f"weight_{i}" for i in range(len(arrays))]].to_numpy(dtype=np.float64)
+    return weights, table.drop(columns="distance_from_equal")
+
+
+def _stacking_features(probabilities: Sequence[np.ndarray]) -> np.ndarray:
+    # Log-probabilities are the models' logits up to a per-image constant: a linear model combines them well.
+    return np.hstack([np.log(np.maximum(array, 1e-12)) for array in probabilities])
+
+
+def fit_stacking(
+    validation_labels: Any, validation_probabilities: Sequence[Any], *, seed: int, regularisation: float = 1.0
+) -> LogisticRegression:
+    """A stacking ensemble: logistic regression on the models' validation log-probabilities.
+
+    Takes validation data only. The base models chose their best epoch on this same split, so their
+    validation probabilities are slightly optimistic; the test set stays untouched for the verdict.
+    """
+    true, arrays = _validation_arrays(validation_labels, validation_probabilities)
+    if not regularisation > 0:
+        raise ValueError(f"regularisation (scikit-learn's C) must be positive, got {regularisation}.")
+    model = LogisticRegression(C=regularisation, max_iter=1000, random_state=seed)
+    model.fit(_stacking_features(arrays), true)
+    # A class missing from the validation labels would shift the columns of predict_proba.
+    if len(model.classes_) != config.NUM_CLASSES:
+        raise ValueError(
+            f"The validation labels hold only classes {model.classes_.tolist()}: stacking needs all "
+            f"{config.NUM_CLASSES} classes in the validation split (use a stratified split)."
+        )
+    return model
+
+
+def stacking_probabilities(model: LogisticRegression, probabilities: Sequence[Any]) -> np.ndarray:
+    """Class probabilities of a fitted stacking ensemble for the models' `probabilities` (same model order)."""
+    arrays = [_as_probabilities(p, f"probabilities[{i}]") for i, p in enumerate(probabilities)]
+    expected = model.n_features_in_ // config.NUM_CLASSES
+    if len(arrays) != expected or len({len(a) for a in arrays}) != 1:
+        raise ValueError(
+            f"The stacking model was fitted on {expected} models; give {expected} probability arrays of equal length."
+        )
+    return model.predict_proba(_stacking_features(arrays))
+
+
+def class_changes(y_true: Any, reference_pred: Any, new_pred: Any, class_index: int) -> dict[str, int]:
+    """Of one true class: how many `new_pred` fixes (reference wrong, new right) and breaks (the reverse)."""
+    class_index = _check_class_index(class_index)
+    true, reference = _as_label_pair(y_true, reference_pred, "reference_pred")
+    _, new = _as_label_pair(true, new_pred, "new_pred")
+    of_class = true == class_index
+    return {
+        "fixed": int(np.sum(of_class & (reference != true) & (new == true))),
+        "broken": int(np.sum(of_class & (reference == true) & (new != true))),
+    }

@@ -476,3 +476,233 @@ def plot_model_comparison(per_class: dict[str, pd.DataFrame], *, metric: str = "
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
+
+
+def _check_interval_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """`frame` if it has estimate, lower and upper columns, else ValueError."""
+    missing = [column for column in ("estimate", "lower", "upper") if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{name} lacks column(s) {missing}; it has {list(frame.columns)} (see fashion_lib.statistics)."
+        )
+    return frame
+
+
+def plot_accuracy_intervals(
+    intervals: pd.DataFrame,
+    *,
+    references: dict[str, float] | None = None,
+    title: str | None = None,
+    confidence: float = 0.95,
+) -> Figure:
+    """Test accuracy of each model as a point with its confidence interval, and dashed reference lines.
+
+    `intervals` is indexed by model label with columns estimate, lower and upper; `references` maps a
+    label (e.g. a quoted human accuracy) to a value drawn as a vertical line.
+    """
+    _check_interval_frame(intervals, "intervals")
+    if intervals.empty:
+        return _message_figure("no models", title)
+    fig = ReportFigure(figsize=(9, 0.5 * len(intervals) + 1.8), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(intervals))[::-1]
+    colours = sns.color_palette(MODEL_PALETTE, len(intervals))
+    estimate = intervals["estimate"].to_numpy(dtype=float)
+    errors = np.vstack(
+        [estimate - intervals["lower"].to_numpy(dtype=float), intervals["upper"].to_numpy(dtype=float) - estimate]
+    )
+    for position, value, error, colour in zip(positions, estimate, errors.T, colours, strict=True):
+        ax.errorbar(value, position, xerr=error[:, None], fmt="o", color=colour, capsize=4, markersize=7)
+        ax.annotate(
+            f"{value:.2%}", (value, position), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8
+        )
+    for (label, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
+        ax.axvline(value, color="grey", linestyle=style, linewidth=1.2, label=f"{label}: {value:.1%}")
+    ax.set_yticks(positions, list(intervals.index))
+    ax.set_xlabel(f"Test accuracy (points) with {confidence:.0%} bootstrap interval (bars)")
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    ax.margins(y=0.2)
+    ax.grid(axis="x", alpha=0.3)
+    if references:
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(title or "Test accuracy of every model")
+    return fig
+
+
+def plot_per_class_intervals(
+    per_model: dict[str, pd.DataFrame], *, metric_label: str = "F1", confidence: float = 0.95
+) -> Figure:
+    """Per-class scores with confidence intervals, one marker colour per model, e.g. {"MLP": df, "CNN": df}."""
+    if not per_model:
+        raise ValueError("per_model is empty: give at least one model's per-class intervals.")
+    frames = {name: _check_interval_frame(frame, f"per_model[{name!r}]") for name, frame in per_model.items()}
+    classes = list(next(iter(frames.values())).index)
+    fig = ReportFigure(figsize=(12, 4.8), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(classes))
+    width = 0.6 / len(frames)
+    colours = sns.color_palette(MODEL_PALETTE, len(frames))
+    for offset, ((name, frame), colour) in enumerate(zip(frames.items(), colours, strict=True)):
+        if list(frame.index) != classes:
+            raise ValueError(f"per_model[{name!r}] is indexed by other classes than the first model's.")
+        shift = (offset - (len(frames) - 1) / 2) * width
+        estimate = frame["estimate"].to_numpy(dtype=float)
+        errors = np.vstack([estimate - frame["lower"].to_numpy(float), frame["upper"].to_numpy(float) - estimate])
+        ax.errorbar(positions + shift, estimate, yerr=errors, fmt="o", color=colour, capsize=3, label=name)
+    ax.set_xticks(positions, classes, rotation=45, ha="right")
+    ax.set_ylabel(metric_label)
+    ax.set_title(f"{metric_label} per class with {confidence:.0%} bootstrap intervals")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_vote_weights(table: pd.DataFrame, *, weight_column: str, chosen: float, model_label: str) -> Figure:
+    """Validation accuracy of the soft vote against one model's weight (two models), the chosen weight marked."""
+    missing = [column for column in (weight_column, "validation_accuracy") if column not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}; it has {list(table.columns)}.")
+    ordered = table.sort_values(weight_column)
+    fig = ReportFigure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(ordered[weight_column], ordered["validation_accuracy"], marker="o", markersize=4, color="tab:blue")
+    ax.axvline(chosen, color="tab:red", linestyle=":", label=f"chosen weight: {chosen:.2f}")
+    ax.set_xlabel(f"Weight of the {model_label} (the other model gets 1 minus it)")
+    ax.set_ylabel("Validation accuracy")
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:.1%}")
+    ax.set_title("Choosing the soft vote's weights on the validation split")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Figure:
+    """Reliability diagrams: per confidence bin, accuracy against mean confidence, one panel per entry.
+
+    Each table is `calibration.reliability_table`'s; the panel title carries the ECE computed from it.
+    A perfectly calibrated model's bars touch the diagonal.
+    """
+    if not tables:
+        raise ValueError("tables is empty: give at least one reliability table.")
+    columns = max(1, min(columns, len(tables)))
+    rows = math.ceil(len(tables) / columns)
+    fig = ReportFigure(figsize=(4.6 * columns, 4.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(tables) :]:
+        fig.delaxes(ax)
+    for ax, (label, table) in zip(axes, tables.items(), strict=False):
+        missing = {"lower", "upper", "count", "confidence", "accuracy"} - set(table.columns)
+        if missing:
+            raise ValueError(f"tables[{label!r}] lacks {sorted(missing)}: pass calibration.reliability_table's result.")
+        filled = table[table["count"] > 0]
+        share = filled["count"] / filled["count"].sum()
+        ece = float(np.sum(share * np.abs(filled["accuracy"] - filled["confidence"])))
+        width = (table["upper"] - table["lower"]).to_numpy(float)
+        ax.bar(
+            filled["lower"],
+            filled["accuracy"],
+            width=width[filled.index],
+            align="edge",
+            color="tab:blue",
+            edgecolor="white",
+            label="accuracy",
+        )
+        ax.bar(
+            filled["lower"],
+            filled["confidence"] - filled["accuracy"],
+            bottom=filled["accuracy"],
+            width=width[filled.index],
+            align="edge",
+            color="tab:red",
+            alpha=0.3,
+            label="gap to confidence",
+        )
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("Confidence (largest class probability)")
+        ax.set_ylabel("Accuracy")
+        ax.set_title(f"{label}\nECE {ece:.2%}", fontsize=10)
+        ax.legend(loc="upper left", fontsize=7)
+    return fig
+
+
+def plot_gradcam(
+    images: Any,
+    heatmaps: Any,
+    true_labels: Any,
+    predicted_labels: Any,
+    *,
+    count: int = 8,
+    title: str | None = None,
+) -> Figure:
+    """Images (top row) and their Grad-CAM heatmaps laid over them (bottom row), titled with the prediction."""
+    images = _as_square_images(images)
+    maps = _as_square_images(heatmaps)
+    if len(maps) != len(images):
+        raise ValueError(f"Got {len(images)} images but {len(maps)} heatmaps: give one heatmap per image.")
+    true = _as_label_array(true_labels, "true_labels", len(images))
+    predicted = _as_label_array(predicted_labels, "predicted_labels", len(images))
+    count = min(count, len(images))
+    if count == 0:
+        return _message_figure("no examples", title)
+    fig = ReportFigure(figsize=(1.5 * count + 0.5, 3.9), layout="constrained")
+    axes = fig.subplots(2, count, squeeze=False)
+    vmin, vmax = _pixel_range(images)
+    for column in range(count):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(images[column], cmap=IMAGE_CMAP, vmin=vmin, vmax=vmax)
+        bottom.imshow(images[column], cmap="gray_r", vmin=vmin, vmax=vmax)
+        bottom.imshow(maps[column], cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
+        top.set_title(f"predicted:\n{config.CLASS_NAMES[predicted[column]]}", fontsize=7)
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    axes[1, 0].set_ylabel("Grad-CAM", fontsize=8)
+    heading = title or "Grad-CAM"
+    if len(np.unique(true[:count])) == 1:
+        heading = f"{heading} (true class: {config.CLASS_NAMES[true[0]]})"
+    fig.suptitle(heading)
+    return fig
+
+
+def plot_embedding(embedding: Any, labels: Any, *, title: str | None = None) -> Figure:
+    """A 2-D embedding (e.g. t-SNE) as a scatter plot, one colour per class (`CLASS_COLOURS`)."""
+    points = np.asarray(embedding, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"embedding must have shape (n, 2), got {points.shape}.")
+    classes = _as_label_array(labels, "labels", len(points))
+    fig = ReportFigure(figsize=(9, 7), layout="constrained")
+    ax = fig.subplots()
+    for index, name in enumerate(config.CLASS_NAMES):
+        mask = classes == index
+        ax.scatter(points[mask, 0], points[mask, 1], s=6, color=CLASS_COLOURS[name], label=name, alpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=3, fontsize=8)
+    ax.set_title(title or "2-D embedding")
+    return fig
+
+
+def plot_search_strategies(trials: dict[str, pd.DataFrame], *, title: str | None = None) -> Figure:
+    """Best validation accuracy so far after each trial, one step line per search strategy."""
+    if not trials:
+        raise ValueError("trials is empty: give at least one strategy's trials table.")
+    fig = ReportFigure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    colours = sns.color_palette(MODEL_PALETTE, len(trials))
+    for (label, table), colour in zip(trials.items(), colours, strict=True):
+        if "score" not in table.columns:
+            raise ValueError(f"trials[{label!r}] lacks a score column; pass a SearchResult.trials table.")
+        scores = table["score"].astype(float).reset_index(drop=True)
+        order = np.arange(1, len(scores) + 1)
+        ax.step(order, scores.cummax().ffill(), where="post", color=colour, label=f"{label}: best so far")
+        ax.plot(order, scores, marker="o", linestyle="none", color=colour, alpha=0.5)
+    ax.set_xlabel("Trial (in the order run)")
+    ax.set_ylabel("Validation accuracy")
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:.1%}")
+    ax.set_title(title or "Bayesian optimisation against random search")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -248,3 +248,89 @@ def test_top_confusion_names_the_most_frequent_mistake():
     y_true = np.array([6, 6, 6, 0, 0, 2, 3])
     y_pred = np.array([0, 0, 6, 6, 0, 4, 3])
     assert evaluation.top_confusion(y_true, y_pred) == {"true": "Shirt", "predicted": "T-shirt/top", "count": 2}
+
+
+def informative_probabilities(y_true: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
+    """Probabilities right (0.6 on the true class) on about `accuracy` of the images, else 0.6 on another class."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(len(y_true)) >= accuracy
+    predicted = np.where(wrong, (y_true + rng.integers(1, NUM_CLASSES, len(y_true))) % NUM_CLASSES, y_true)
+    return one_hot(predicted, confidence=0.6)
+
+
+@pytest.mark.parametrize("function", [evaluation.choose_vote_weights, evaluation.fit_stacking])
+def test_ensemble_fitting_takes_validation_data_only(function) -> None:
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    assert list(parameters)[:2] == ["validation_labels", "validation_probabilities"]
+    assert not any("test" in name for name in parameters)
+
+
+def test_vote_weights_go_to_the_model_that_is_right_on_validation() -> None:
+    y_val = np.random.default_rng(0).integers(0, NUM_CLASSES, 1000)
+    good, useless = informative_probabilities(y_val, 0.9, 1), informative_probabilities(y_val, 0.1, 2)
+    weights, table = evaluation.choose_vote_weights(y_val, [useless, good], step=0.1)
+    np.testing.assert_allclose(weights.sum(), 1.0)
+    assert weights[1] > weights[0]
+    assert len(table) == 11 and {"weight_0", "weight_1", "validation_accuracy", "validation_log_loss"} <= set(table)
+    assert table["validation_accuracy"].max() == pytest.approx(
+        evaluation.accuracy(y_val, evaluation.soft_vote([useless, good], weights).argmax(axis=1))
+    )
+
+
+def test_vote_weights_prefer_equal_weights_when_nothing_tells_them_apart() -> None:
+    y_val = np.arange(100) % NUM_CLASSES
+    same = one_hot(y_val, confidence=0.7)
+    weights, _ = evaluation.choose_vote_weights(y_val, [same, same], step=0.25)
+    np.testing.assert_allclose(weights, [0.5, 0.5])
+
+
+def test_vote_weights_cover_the_simplex_for_three_models() -> None:
+    y_val = np.arange(50) % NUM_CLASSES
+    probs = one_hot(y_val, confidence=0.5)
+    _, table = evaluation.choose_vote_weights(y_val, [probs, probs, probs], step=0.5)
+    # (1,0,0) (0.5,0.5,0) (0.5,0,0.5) (0,1,0) (0,0.5,0.5) (0,0,1)
+    assert len(table) == 6
+    np.testing.assert_allclose(table[["weight_0", "weight_1", "weight_2"]].sum(axis=1), 1.0)
+
+
+def test_stacking_learns_which_model_to_trust_and_generalises() -> None:
+    rng = np.random.default_rng(3)
+    y_val, y_new = rng.integers(0, NUM_CLASSES, 2000), rng.integers(0, NUM_CLASSES, 2000)
+    stack = evaluation.fit_stacking(
+        y_val, [informative_probabilities(y_val, 0.3, 4), informative_probabilities(y_val, 0.85, 5)], seed=1
+    )
+    new_probs = [informative_probabilities(y_new, 0.3, 6), informative_probabilities(y_new, 0.85, 7)]
+    stacked = evaluation.stacking_probabilities(stack, new_probs)
+    assert stacked.shape == (2000, NUM_CLASSES)
+    np.testing.assert_allclose(stacked.sum(axis=1), 1.0)
+    assert evaluation.accuracy(y_new, stacked.argmax(axis=1)) > 0.8
+    with pytest.raises(ValueError, match="fitted on 2 models"):
+        evaluation.stacking_probabilities(stack, new_probs[:1])
+
+
+def test_stacking_needs_every_class_in_the_validation_split() -> None:
+    y_val = np.arange(100) % 5
+    with pytest.raises(ValueError, match="stratified split"):
+        evaluation.fit_stacking(y_val, [one_hot(y_val, 0.7), one_hot(y_val, 0.7)], seed=1)
+
+
+def test_class_changes_counts_fixed_and_broken_images_of_one_class() -> None:
+    y_true = np.array([SHIRT, SHIRT, SHIRT, SHIRT, 0])
+    reference = np.array([SHIRT, 0, 0, SHIRT, 1])
+    new = np.array([SHIRT, SHIRT, 0, 2, 0])
+    assert evaluation.class_changes(y_true, reference, new, SHIRT) == {"fixed": 1, "broken": 1}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: evaluation.choose_vote_weights([0], [one_hot([0])]), "at least two models"),
+        (lambda: evaluation.choose_vote_weights([0, 1], [one_hot([0, 1]), one_hot([0])]), "same validation images"),
+        (lambda: evaluation.choose_vote_weights([0], [one_hot([0]), one_hot([0])], step=0.3), "divide 1"),
+    ],
+)
+def test_bad_ensemble_input_raises_value_error(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
