@@ -1,4 +1,5 @@
-"""Bayesian hyperparameter search with Keras Tuner, resumable, with a tidy table of its trials."""
+"""Bayesian hyperparameter search with Keras Tuner (or random search, to compare), resumable, with a tidy
+table of its trials."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ class SearchResult:
     best_trial_id: str
 
 
-class _TimedBayesianOptimization(keras_tuner.BayesianOptimization):
-    """Keras Tuner's Bayesian optimisation, also recording how long each trial took.
+class _TrialTimer(keras_tuner.Tuner):
+    """A tuner that also records how long each trial took.
 
     Keras Tuner keeps no timestamps in its trial files, so the time around `run_trial` (model building
     and fitting) goes to a small JSON file in the trial's folder, where `load_search` finds it later.
@@ -59,6 +60,17 @@ class _TimedBayesianOptimization(keras_tuner.BayesianOptimization):
         duration = time.perf_counter() - start
         atomic_write_json(Path(self.get_trial_dir(trial.trial_id)) / DURATION_FILE, {"duration_s": duration})
         return results
+
+
+class _TimedBayesianOptimization(_TrialTimer, keras_tuner.BayesianOptimization):
+    """Keras Tuner's Bayesian optimisation, also recording how long each trial took."""
+
+
+class _TimedRandomSearch(_TrialTimer, keras_tuner.RandomSearch):
+    """Keras Tuner's random search, also recording how long each trial took; the baseline for Bayesian search."""
+
+
+STRATEGIES = {"bayesian": _TimedBayesianOptimization, "random": _TimedRandomSearch}
 
 
 def _check_seed(seed: int) -> int:
@@ -79,16 +91,21 @@ def _make_tuner(
     num_initial_points: int,
     seed: int,
     overwrite: bool,
-) -> _TimedBayesianOptimization:
+    strategy: str = "bayesian",
+) -> _TimedBayesianOptimization | _TimedRandomSearch:
     """The tuner for `model_name`/`space` in `directory`/`model_name`, new or reloaded."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown search strategy {strategy!r}; use one of {sorted(STRATEGIES)}.")
     hypermodel = make_hypermodel(model_name, space)
+    # Random search has no initial points: every trial is random.
+    strategy_options = {"num_initial_points": num_initial_points} if strategy == "bayesian" else {}
     # Keras Tuner prints "Reloading Tuner from ..." when it resumes; that is noise in a notebook.
     with contextlib.redirect_stdout(io.StringIO()):
-        tuner = _TimedBayesianOptimization(
+        tuner = STRATEGIES[strategy](
             hypermodel,
             objective=OBJECTIVE,
             max_trials=max_trials,
-            num_initial_points=num_initial_points,
+            **strategy_options,
             seed=seed,
             directory=str(directory),
             project_name=model_name,
@@ -178,6 +195,7 @@ def run_search(
     *,
     directory: str | Path,
     space: str = "seed",
+    strategy: str = "bayesian",
     max_trials: int = 10,
     epochs_per_trial: int = 5,
     num_initial_points: int = 3,
@@ -198,6 +216,8 @@ def run_search(
         train_x, train_y, val_x, val_y: images scaled to [0, 1] and integer labels.
         directory: folder holding the tuner's project folder.
         space: "seed" or "extended", see the hypermodels in fashion_lib.models.
+        strategy: "bayesian" (the default) or "random" (Keras Tuner's RandomSearch, ignoring
+            num_initial_points), to measure what Bayesian optimisation adds; keep each in its own `directory`.
         max_trials: total number of trials, including those of a resumed search.
         epochs_per_trial: epochs each trial trains.
         num_initial_points: random trials before the Gaussian process guides the search; Keras Tuner's
@@ -226,6 +246,7 @@ def run_search(
         num_initial_points=num_initial_points,
         seed=seed,
         overwrite=overwrite,
+        strategy=strategy,
     )
     train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
@@ -245,7 +266,9 @@ def run_search(
     return _result_from_oracle(tuner.oracle, Path(tuner.project_dir))
 
 
-def load_search(directory: str | Path, model_name: str, space: str = "seed") -> SearchResult:
+def load_search(
+    directory: str | Path, model_name: str, space: str = "seed", strategy: str = "bayesian"
+) -> SearchResult:
     """Read a finished (or interrupted) search from `directory`/`model_name` without running any trial."""
     project_dir = Path(directory) / model_name
     if not (project_dir / "oracle.json").is_file():
@@ -255,6 +278,13 @@ def load_search(directory: str | Path, model_name: str, space: str = "seed") -> 
         )
     # max_trials and num_initial_points matter only for running trials; the oracle's state is reloaded.
     tuner = _make_tuner(
-        model_name, space, directory=directory, max_trials=1, num_initial_points=1, seed=1, overwrite=False
+        model_name,
+        space,
+        directory=directory,
+        max_trials=1,
+        num_initial_points=1,
+        seed=1,
+        overwrite=False,
+        strategy=strategy,
     )
     return _result_from_oracle(tuner.oracle, project_dir)

@@ -161,3 +161,18 @@ def test_load_search_refuses_another_space(mlp_search: tuple[Path, SearchResult]
     directory, _ = mlp_search
     with pytest.raises(ValueError, match="'extended' space"):
         load_search(directory, "mlp", space="extended")
+
+
+def test_random_search_runs_the_same_budget_and_reads_back(small_split: dict, tmp_path: Path) -> None:
+    result = _search(small_split, tmp_path, strategy="random", max_trials=2)
+    assert len(result.trials) == 2 and (result.trials["status"] == "COMPLETED").all()
+    assert result.trials["duration_s"].notna().all()
+    oracle = (tmp_path / "mlp" / "oracle.json").read_text()
+    assert "num_initial_points" not in oracle  # a RandomSearch oracle, not a Bayesian one
+    again = load_search(tmp_path, "mlp", strategy="random")
+    pd.testing.assert_frame_equal(again.trials, result.trials)
+
+
+def test_unknown_strategy_is_refused(small_split: dict, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Unknown search strategy 'grid'"):
+        _search(small_split, tmp_path, strategy="grid")
