@@ -123,6 +123,7 @@ def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str 
             )
         )
     rows.append(("Run duration (s)", "timings.total_s", metrics["timings"]["total_s"]))
+    rows.append(("Peak memory of a notebook kernel (MiB)", "peak_memory_mib", metrics["peak_memory_mib"]))
     rows.append(("Seed", "seed", metrics["seed"]))
     rows.append(("Profile", "profile", metrics["profile"]))
     table = "\n".join(
