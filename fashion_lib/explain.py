@@ -6,9 +6,11 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from sklearn.neighbors import NearestNeighbors
 
 from fashion_lib import config
 
@@ -109,3 +111,22 @@ def tsne_embedding(features: Any, *, seed: int, perplexity: float = 30.0, pca_co
     reduced = PCA(n_components=components, random_state=seed).fit_transform(array)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return tsne.fit_transform(reduced)
+
+
+def neighbour_class_share(embedding: Any, labels: Any, *, neighbours: int = 10) -> pd.Series:
+    """Per class, the mean share of each point's `neighbours` nearest points in `embedding` that share its class.
+
+    A number to go with a t-SNE map: near 1, the class forms its own cluster; low, it is mixed with others.
+    """
+    points = np.asarray(embedding, dtype=np.float64)
+    classes = np.asarray(labels, dtype=np.int64)
+    if points.ndim != 2 or len(points) != len(classes) or len(points) <= neighbours:
+        raise ValueError(
+            f"embedding ({points.shape}) and labels ({classes.shape}) must have the same number of rows, "
+            f"more than neighbours={neighbours}."
+        )
+    # The nearest point to each point is itself: ask for one more and drop it.
+    _, index = NearestNeighbors(n_neighbors=neighbours + 1).fit(points).kneighbors(points)
+    same = (classes[index[:, 1:]] == classes[:, None]).mean(axis=1)
+    shares = pd.Series(same).groupby(classes).mean()
+    return shares.reindex(range(config.NUM_CLASSES)).set_axis(pd.Index(config.CLASS_NAMES, name="class"))

@@ -93,3 +93,13 @@ def test_tsne_embedding_separates_two_distant_clusters() -> None:
     spread = max(embedding[:40].std(axis=0).max(), embedding[40:].std(axis=0).max())
     assert np.linalg.norm(first - second) > 3 * spread
     np.testing.assert_allclose(explain.tsne_embedding(features, seed=1, perplexity=10), embedding)
+
+
+def test_neighbour_class_share_is_one_for_separate_clusters_and_lower_when_mixed() -> None:
+    rng = np.random.default_rng(0)
+    separate = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(50, 1, (30, 2))])
+    labels = np.repeat([0, 6], 30)
+    shares = explain.neighbour_class_share(separate, labels, neighbours=5)
+    assert shares["T-shirt/top"] == 1.0 and shares["Shirt"] == 1.0 and shares.isna().sum() == NUM_CLASSES - 2
+    mixed = explain.neighbour_class_share(rng.normal(0, 1, (60, 2)), labels, neighbours=5)
+    assert mixed["Shirt"] < 0.8

@@ -16,8 +16,9 @@ from fashion_lib import config
 
 pytestmark = pytest.mark.report
 
-# Figures each page must show: the seed report's Figures 1-13 and the trial plots.
-EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 6, "04_compare": 3}
+# Figures each page must show: the seed report's Figures 1-13 and the trial plots; 04_compare adds intervals,
+# vote weights, reliability diagrams, the accuracy comparison, two Grad-CAM galleries and a t-SNE map.
+EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 6, "04_compare": 10}
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,30 @@ def test_metrics_contract(quick_report):
         assert set(model["per_class"]) == set(config.CLASS_NAMES)
         assert {"precision", "recall", "f1", "support"} <= set(model["per_class"]["Shirt"])
     assert -1.0 <= metrics["comparison"]["kendall_tau"] <= 1.0
-    assert {"hard_vote", "soft_vote"} <= set(metrics["ensembles"])
+    assert {"hard_vote", "soft_vote", "weighted_soft_vote", "stacking"} <= set(metrics["ensembles"])
+    for ensemble in metrics["ensembles"].values():
+        assert {"label", "test_accuracy", "shirt_accuracy", "shirts_vs_reference"} <= set(ensemble)
+    assert sum(metrics["ensembles"]["weighted_soft_vote"]["weights"].values()) == pytest.approx(1.0)
     assert metrics["timings"]["total_s"] > 0 and metrics["peak_memory_mib"] > 0
+
+
+def test_metrics_of_the_statistics_calibration_and_baseline(quick_report):
+    metrics = quick_report["metrics"]
+    uncertainty = metrics["uncertainty"]
+    assert uncertainty["resamples"] == 1000 and uncertainty["confidence"] == 0.95
+    for name in ("mlp", "cnn"):
+        interval = uncertainty["models"][name]["test_accuracy"]
+        assert interval["lower"] <= metrics["models"][name]["test_accuracy"] <= interval["upper"]
+        assert set(uncertainty["models"][name]["f1"]) == set(config.CLASS_NAMES)
+        calibration = metrics["calibration"][name]
+        assert calibration["temperature"] > 0 and 0 <= calibration["ece_after"] <= 1 and calibration["bins"] == 15
+    difference = uncertainty["accuracy_difference_cnn_minus_mlp"]
+    gap = metrics["models"]["cnn"]["test_accuracy"] - metrics["models"]["mlp"]["test_accuracy"]
+    assert difference["estimate"] == pytest.approx(gap) and difference["lower"] <= gap <= difference["upper"]
+    assert 0.5 < metrics["baselines"]["logistic_regression"]["test_accuracy"] <= 1.0
+    assert metrics["references"]["human"]["test_accuracy"] == 0.835
+    assert metrics["explanations"]["tsne_samples"] == 1000
+    assert "search_strategies" not in metrics  # off in the quick profile
 
 
 def test_pages_show_the_numbers_in_metrics_json(quick_report):
