@@ -81,6 +81,25 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    """Run a search over a chief and workers on this machine, or one process of a search over machines."""
+    from fashion_lib.distributed import tune
+
+    return tune(
+        model=args.model,
+        profile=args.profile,
+        overrides=args.set,
+        directory=args.directory,
+        workers=args.workers,
+        role=args.role,
+        oracle=args.oracle,
+        worker_id=args.worker_id,
+        resume=args.resume,
+        max_restarts=args.max_restarts,
+        ready_file=args.ready_file,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per task."""
     parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
@@ -127,6 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-input", metavar="DIR", help="save the 28x28 picture the model sees, per image, as a PNG in DIR"
     )
     predict.set_defaults(handler=_predict)
+
+    tune = commands.add_parser(
+        "tune", help="hyperparameter search over several processes or machines (Keras Tuner's distributed mode)"
+    )
+    tune.add_argument("--model", required=True, help="mlp or cnn")
+    tune.add_argument("--profile", default="standard", help="the profile whose mlp:/cnn: section sets the search")
+    tune.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter, as for report"
+    )
+    tune.add_argument("--directory", help="the tuner folder every process shares (default: runs/<profile>/tuner)")
+    tune.add_argument("--workers", type=int, help="run a chief and this many workers on this machine (default 2)")
+    tune.add_argument("--max-restarts", type=int, default=1, help="restarts of each local worker that dies (default 1)")
+    tune.add_argument("--resume", action="store_true", help="continue the search in the folder instead of a new one")
+    tune.add_argument("--role", help="chief or worker: this process's part in a search spread over machines")
+    tune.add_argument("--oracle", metavar="HOST:PORT", help="with --role: where the chief listens")
+    tune.add_argument("--worker-id", help="with --role worker: this worker's id (default: <hostname>-<pid>)")
+    # Internal: a local search's chief writes its port there once it listens.
+    tune.add_argument("--ready-file", help=argparse.SUPPRESS)
+    tune.set_defaults(handler=_tune)
     return parser
 
 

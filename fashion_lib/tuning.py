@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import math
+import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -111,6 +113,14 @@ def _make_tuner(
             project_name=model_name,
             overwrite=overwrite,
         )
+    if not isinstance(tuner.oracle, keras_tuner.Oracle):
+        # A distributed search's worker holds only a client of the chief's oracle; the chief checks the space.
+        return tuner
+    if not overwrite and (Path(tuner.project_dir) / "oracle.json").is_file():
+        # Keras Tuner reloads a search only when it finds the calling process's own tuner file (tuner0.json, or
+        # <KERASTUNER_TUNER_ID>.json); a distributed search's chief and workers may have left none of that name.
+        # Reading the oracle's files again after Keras Tuner did is harmless: the result is the same.
+        tuner.oracle.reload()
     # A reloaded search keeps the space it was started with; resuming or reading it with another space
     # would mix two spaces in one table, so refuse.
     found = {parameter.name for parameter in tuner.oracle.hyperparameters.space}
@@ -227,16 +237,9 @@ def run_search(
         overwrite: True starts afresh, deleting an earlier search of the same model in `directory`.
         verbose: 0 silent, 1 Keras Tuner's per-trial report and Keras' progress bars.
     """
-    seed = _check_seed(seed)
-    if max_trials < 1 or epochs_per_trial < 1:
-        raise ValueError(f"max_trials and epochs_per_trial must be at least 1, got {max_trials}, {epochs_per_trial}.")
-    if not 1 <= num_initial_points:
-        raise ValueError(f"num_initial_points must be at least 1, got {num_initial_points}.")
-    for name, images, labels in (("train", train_x, train_y), ("validation", val_x, val_y)):
-        if len(images) != len(labels) or len(images) == 0:
-            raise ValueError(
-                f"The {name} split has {len(images)} images and {len(labels)} labels; it needs equal, non-zero counts."
-            )
+    seed = _check_search_arguments(
+        seed, max_trials, epochs_per_trial, num_initial_points, train_x, train_y, val_x, val_y
+    )
     seeding.set_global_seed(seed)
     tuner = _make_tuner(
         model_name,
@@ -248,6 +251,47 @@ def run_search(
         overwrite=overwrite,
         strategy=strategy,
     )
+    _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, callbacks)
+    return _result_from_oracle(tuner.oracle, Path(tuner.project_dir))
+
+
+def _check_search_arguments(
+    seed: int,
+    max_trials: int,
+    epochs_per_trial: int,
+    num_initial_points: int,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+) -> int:
+    """The checked seed, after refusing budgets below 1 and empty or mismatched splits."""
+    seed = _check_seed(seed)
+    if max_trials < 1 or epochs_per_trial < 1:
+        raise ValueError(f"max_trials and epochs_per_trial must be at least 1, got {max_trials}, {epochs_per_trial}.")
+    if not 1 <= num_initial_points:
+        raise ValueError(f"num_initial_points must be at least 1, got {num_initial_points}.")
+    for name, images, labels in (("train", train_x, train_y), ("validation", val_x, val_y)):
+        if len(images) != len(labels) or len(images) == 0:
+            raise ValueError(
+                f"The {name} split has {len(images)} images and {len(labels)} labels; it needs equal, non-zero counts."
+            )
+    return seed
+
+
+def _search(
+    tuner: _TrialTimer,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    epochs_per_trial: int,
+    batch_size: int,
+    seed: int,
+    verbose: int,
+    callbacks: list[keras.callbacks.Callback] | None,
+) -> None:
+    """Run the tuner's trials until its oracle (local, or a distributed search's chief) has none left."""
     train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
     # scikit-learn's Gaussian process warns when a length scale hits its bound, which small searches
@@ -263,7 +307,66 @@ def run_search(
             shuffle=False,
             verbose=verbose,
         )
-    return _result_from_oracle(tuner.oracle, Path(tuner.project_dir))
+
+
+def open_search(
+    model_name: str,
+    space: str,
+    *,
+    directory: str | Path,
+    max_trials: int,
+    num_initial_points: int,
+    seed: int,
+    overwrite: bool,
+) -> _TrialTimer:
+    """The tuner of the search in `directory`/`model_name` (new, or reloaded with overwrite=False), training nothing.
+
+    A distributed search's chief serves this tuner's oracle; see fashion_lib.distributed.
+    """
+    return _make_tuner(
+        model_name,
+        space,
+        directory=directory,
+        max_trials=max_trials,
+        num_initial_points=num_initial_points,
+        seed=_check_seed(seed),
+        overwrite=overwrite,
+    )
+
+
+def run_worker(
+    model_name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    directory: str | Path,
+    space: str = "seed",
+    epochs_per_trial: int = 5,
+    batch_size: int = 128,
+    seed: int = 1,
+    verbose: int = 0,
+) -> None:
+    """Run trials of a distributed search for its chief until the chief has none left; returns nothing.
+
+    The chief is the one that `KERASTUNER_ORACLE_IP`/`KERASTUNER_ORACLE_PORT` name, and this worker identifies
+    itself with `KERASTUNER_TUNER_ID` (anything without "chief" in it). The search's results stay with the
+    chief and in `directory`/`model_name`, which every process of the search must share: read them there
+    with `load_search` once the search has ended. The worker never overwrites that folder.
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ or "chief" in os.environ.get("KERASTUNER_TUNER_ID", "chief"):
+        raise ValueError(
+            "run_worker needs KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a KERASTUNER_TUNER_ID without "
+            "'chief' in it: use `python -m fashion_lib tune --role worker --oracle HOST:PORT`."
+        )
+    # max_trials and num_initial_points are the chief's business; a worker only asks it for trials.
+    seed = _check_search_arguments(seed, 1, epochs_per_trial, 1, train_x, train_y, val_x, val_y)
+    seeding.set_global_seed(seed)
+    tuner = _make_tuner(
+        model_name, space, directory=directory, max_trials=1, num_initial_points=1, seed=seed, overwrite=False
+    )
+    _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, None)
 
 
 def load_search(
@@ -288,3 +391,24 @@ def load_search(
         strategy=strategy,
     )
     return _result_from_oracle(tuner.oracle, project_dir)
+
+
+def copy_search(source_directory: str | Path, target_directory: str | Path, model_name: str) -> Path:
+    """Copy the search in `source_directory`/`model_name` to `target_directory`/`model_name`; returns the copy.
+
+    A notebook that reuses a search made elsewhere (e.g. distributed with `python -m fashion_lib tune`)
+    copies it into its own run folder, so that the run keeps the trials its model came from even when the
+    report later replaces the folder the search was read from. Nothing is copied when both are the same.
+    """
+    source = Path(source_directory) / model_name
+    target = Path(target_directory) / model_name
+    if not (source / "oracle.json").is_file():
+        raise FileNotFoundError(f"No Keras Tuner search in {source} (oracle.json is missing).")
+    if target.exists() and target.resolve() == source.resolve():
+        return target
+    staging = target.with_name(f".{model_name}.copying")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target
