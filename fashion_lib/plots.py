@@ -607,14 +607,18 @@ def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Fi
             edgecolor="white",
             label="accuracy",
         )
+        # The gap is drawn as a hatched outline between accuracy and confidence, whichever is higher,
+        # so an underconfident bin (accuracy above confidence) reads as clearly as an overconfident one.
         ax.bar(
             filled["lower"],
-            filled["confidence"] - filled["accuracy"],
-            bottom=filled["accuracy"],
+            np.abs(filled["confidence"] - filled["accuracy"]),
+            bottom=np.minimum(filled["confidence"], filled["accuracy"]),
             width=width[filled.index],
             align="edge",
-            color="tab:red",
-            alpha=0.3,
+            fill=False,
+            edgecolor="tab:red",
+            hatch="//",
+            linewidth=0.8,
             label="gap to confidence",
         )
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
