@@ -35,7 +35,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -330,7 +330,6 @@ class _Process:
     process: subprocess.Popen | None = None
     restarts: int = 0
     done: bool = False
-    history: list[int] = field(default_factory=list)
 
 
 def _die_with_parent() -> None:
@@ -418,6 +417,16 @@ def _wait_ready(chief: _Process, ready_file: Path, timeout_s: float) -> int:
             )
         time.sleep(POLL_S)
     raise ValueError(f"The chief did not start listening within {timeout_s:.0f} s (log: {chief.log}).")
+
+
+def _how_it_ended(returncode: int) -> str:
+    """'exited with code N' or 'was killed by SIGNAME', from a Popen return code."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -519,7 +528,6 @@ def _supervise(
             if entry.done or entry.process.poll() is None:
                 continue
             code = entry.process.returncode
-            entry.history.append(code)
             if code == 0:
                 # A worker exits 0 only when the chief told it that no trial is left.
                 entry.done = True
@@ -528,7 +536,7 @@ def _supervise(
                 entry.restarts += 1
                 _start(entry, env)
                 print(
-                    f"worker {entry.role} exited with code {code} before the search ended; restarted "
+                    f"worker {entry.role} {_how_it_ended(code)} before the search ended; restarted "
                     f"(pid {entry.process.pid}, restart {entry.restarts} of {max_restarts}): "
                     "the trial it held runs again",
                     file=out,
@@ -536,9 +544,10 @@ def _supervise(
                 )
             else:
                 entry.done = True
+                # A worker that failed by itself said why last in its log; one that was killed did not.
+                why = f": {_last_line(entry.log)}" if code > 0 else ""
                 print(
-                    f"worker {entry.role} exited with code {code} and has no restart left: "
-                    f"{_last_line(entry.log)} (log: {entry.log})",
+                    f"worker {entry.role} {_how_it_ended(code)} and has no restart left{why} (log: {entry.log})",
                     file=out,
                     flush=True,
                 )

@@ -206,7 +206,7 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
             process.wait()
     text = "".join(output)
     assert process.returncode == 0, text
-    assert "worker tuner0 exited with code -9 before the search ended; restarted" in text
+    assert "worker tuner0 was killed by SIGKILL before the search ended; restarted" in text
     assert f"Search finished: {MAX_TRIALS} trials ({MAX_TRIALS} completed)" in text
     # No process of the search outlives the command, the restarted worker included.
     assert not any(_alive(pid) for pid in pids.values())
