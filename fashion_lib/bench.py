@@ -170,11 +170,12 @@ def inference_throughput(model: Any, x: np.ndarray, *, batch_size: int = 1024) -
 
 
 def run_benchmark(
-    *, quick: bool = False, batch_size: int = 512, seed: int = 1, output: Path | None = None
+    *, quick: bool = False, batch_size: int = 512, race_epochs: int = 15, seed: int = 1, output: Path | None = None
 ) -> dict[str, Any]:
     """Measure everything the Performance section reports and write it to `output` as JSON.
 
     quick: a 10,000-image epoch for throughput and no time-to-accuracy race (under a minute).
+    race_epochs: the most epochs each path gets to reach the target validation accuracy.
     """
     from fashion_lib.data import prepare_splits
 
@@ -207,7 +208,7 @@ def run_benchmark(
                     path,
                     splits,
                     target=TARGET_ACCURACY[name],
-                    max_epochs=30,
+                    max_epochs=race_epochs,
                     learning_rate=rates[key],
                     seed=seed,
                 )

@@ -75,7 +75,7 @@ def _bench(args: argparse.Namespace) -> int:
     from fashion_lib.bench import default_output, format_results, run_benchmark
 
     output = args.output or default_output()
-    results = run_benchmark(quick=args.quick, batch_size=args.batch_size, output=output)
+    results = run_benchmark(quick=args.quick, batch_size=args.batch_size, race_epochs=args.race_epochs, output=output)
     print(format_results(results))
     print(f"Figures written to {output}")
     return 0
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure training speed against the CPU's matrix-multiply peak")
     bench.add_argument("--quick", action="store_true", help="throughput only, on 10,000 images (under a minute)")
     bench.add_argument("--batch-size", type=int, default=512, help="batch size of the project's training path")
+    bench.add_argument("--race-epochs", type=int, default=15, help="most epochs to reach the target accuracy")
     bench.add_argument("--output", type=Path, help="JSON file for the figures (default: runs/bench/bench.json)")
     bench.set_defaults(handler=_bench)
 
