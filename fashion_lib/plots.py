@@ -86,6 +86,15 @@ def _as_label_array(labels: Any, name: str, length: int) -> np.ndarray:
     return array
 
 
+def _grid_layout(count: int, columns: int, available: int) -> tuple[int, int, int]:
+    """Validated (count, columns, rows) of a grid showing at most `count` of `available` images."""
+    if count < 1 or columns < 1:
+        raise ValueError(f"count and columns must be positive, got count={count}, columns={columns}.")
+    count = min(count, available)
+    columns = min(columns, max(count, 1))
+    return count, columns, math.ceil(count / columns)
+
+
 def _image_axes(fig: Figure, count: int, columns: int) -> list[Any]:
     """`count` image axes on a grid `columns` wide, without ticks."""
     rows = math.ceil(count / columns)
@@ -105,13 +114,9 @@ def plot_image_grid(
     """The first `count` images, each titled with its class name (seed Figure 1)."""
     images = _as_square_images(images)
     labels = _as_label_array(labels, "labels", len(images))
-    if count < 1 or columns < 1:
-        raise ValueError(f"count and columns must be positive, got count={count}, columns={columns}.")
-    count = min(count, len(images))
+    count, columns, rows = _grid_layout(count, columns, len(images))
     if count == 0:
         return _message_figure("no examples", title)
-    columns = min(columns, count)
-    rows = math.ceil(count / columns)
     fig = ReportFigure(figsize=(1.3 * columns, 1.5 * rows + (0.4 if title else 0.0)), layout="constrained")
     vmin, vmax = _pixel_range(images)
     for ax, image, label in zip(_image_axes(fig, count, columns), images, labels, strict=False):
@@ -379,13 +384,9 @@ def plot_gallery(
     second = (
         None if second_predictions is None else _as_label_array(second_predictions, "second_predictions", len(images))
     )
-    if count < 1 or columns < 1:
-        raise ValueError(f"count and columns must be positive, got count={count}, columns={columns}.")
-    count = min(count, len(images))
+    count, columns, rows = _grid_layout(count, columns, len(images))
     if count == 0:
         return _message_figure("no examples", title)
-    columns = min(columns, count)
-    rows = math.ceil(count / columns)
     one_class = len(np.unique(true[:count])) == 1
     lines = (1 if second is None else 2) + (0 if one_class else 1)
     fig = ReportFigure(figsize=(1.45 * columns, (1.45 + 0.25 * lines) * rows + 0.5), layout="constrained")
