@@ -288,15 +288,16 @@ class CNNHyperModel(_SpaceHyperModel):
     "seed" (the seed report's space, plain SGD without momentum, one conv per block, no dense head):
         conv_blocks Int 1-3; filters Choice {8, 16} (doubled each block); dropout Float [0.0, 0.2];
         learning_rate Choice {0.01, 0.001}.
-    "extended" (aimed at accuracy while keeping one trial affordable on two CPU cores):
-        conv_blocks Int 2-3; filters Choice {16, 32}; convs_per_block Choice {1, 2}; dropout Float
-        [0.0, 0.4]; dense_units Choice {0, 128, 256} with dense_dropout Float [0.0, 0.5] when there is a
-        dense layer; augment Boolean; optimizer Choice {sgd, adam, adamw}; learning_rate Float
-        [0.0003, 0.03] log-sampled; momentum Float [0.0, 0.95] only for sgd; weight_decay Float
+    "extended" (aimed at accuracy while keeping every model in it affordable on two CPU cores):
+        conv_blocks Int 2-3; filters Choice {16, 32}; convs_per_block Choice {1, 2} only when filters is
+        16; dropout Float [0.0, 0.4]; dense_units Choice {0, 128, 256} with dense_dropout Float [0.0, 0.5]
+        when there is a dense layer; augment Boolean; optimizer Choice {sgd, adam, adamw}; learning_rate
+        Float [0.0003, 0.03] log-sampled; momentum Float [0.0, 0.95] only for sgd; weight_decay Float
         [0.0001, 0.1] log-sampled, only for adamw. The kernel stays 3x3: two stacked 3x3 convolutions
-        (convs_per_block=2) see a 5x5 neighbourhood for 18/25 of a 5x5 kernel's cost. 64 first-block filters
-        are left out: the largest model here (32/64/128 filters, two convolutions per block) already costs
-        about 24 M multiply-adds per image, roughly 1.5 min per epoch of 54,000 images on two cores.
+        (convs_per_block=2) see a 5x5 neighbourhood for 18/25 of a 5x5 kernel's cost. Two convolutions per
+        block with 32 first-block filters are left out: they cost up to 29 M multiply-adds per image, four
+        times the largest model here (32/64/128 filters, one convolution per block, about 7.5 M), and would
+        take most of an hour for one training on two cores.
     """
 
     model_name = "cnn"
@@ -314,10 +315,12 @@ class CNNHyperModel(_SpaceHyperModel):
         arguments: dict[str, Any] = {
             "conv_blocks": hp.Int("conv_blocks", min_value=2, max_value=3),
             "filters": hp.Choice("filters", [16, 32]),
-            "convs_per_block": hp.Choice("convs_per_block", [1, 2]),
             "dropout_rate": hp.Float("dropout", min_value=0.0, max_value=0.4),
             "dense_units": hp.Choice("dense_units", [0, 128, 256]),
         }
+        with hp.conditional_scope("filters", [16]):
+            convs_per_block = hp.Choice("convs_per_block", [1, 2])
+        arguments["convs_per_block"] = convs_per_block if arguments["filters"] == 16 else 1
         with hp.conditional_scope("dense_units", [128, 256]):
             dense_dropout = hp.Float("dense_dropout", min_value=0.0, max_value=0.5)
         arguments["dense_dropout"] = dense_dropout if arguments["dense_units"] > 0 else 0.0

@@ -175,6 +175,16 @@ def test_extended_spaces_make_optimizer_extras_conditional() -> None:
     cnn = search_space_table(make_hypermodel("cnn", "extended")).set_index("name")
     assert cnn.loc["dense_dropout", "condition"] == "dense_units in {128, 256}"
     assert cnn.loc["augment", "kind"] == "Boolean"
+    assert cnn.loc["convs_per_block", "condition"] == "filters in {16}"
+
+
+def test_extended_cnn_stacks_two_convolutions_only_with_16_filters() -> None:
+    base = {"conv_blocks": 2, "dropout": 0.1, "dense_units": 0, "augment": False, "optimizer": "adam"}
+    base["learning_rate"] = 0.001
+    wide = build_from_hyperparameters("cnn", base | {"filters": 32}, space="extended")
+    assert [layer.filters for layer in _layers(wide, keras.layers.Conv2D)] == [32, 64]
+    with pytest.raises(ValueError, match="convs_per_block"):
+        build_from_hyperparameters("cnn", base | {"filters": 16}, space="extended")
 
 
 def test_layer_hyperparameters_exist_only_when_the_layer_does() -> None:
