@@ -80,6 +80,7 @@ class SearchSettings:
     seed: int
     train_subset: int
     validation_fraction: float
+    search_subset: int = 0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -129,6 +130,7 @@ def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()
         seed=int(values["seed"]),
         train_subset=int(values["train_subset"]),
         validation_fraction=float(values["validation_fraction"]),
+        search_subset=int(values["search_subset"]),
     )
 
 
@@ -297,16 +299,20 @@ def serve_worker(settings: SearchSettings, *, directory: str | Path, host: str, 
     """Load the profile's data split and run trials for the chief at host:port until it has none left."""
     os.environ.update(tuner_environment(check_worker_id(worker_id), host, port))
     from fashion_lib import tuning
-    from fashion_lib.data import prepare_splits
+    from fashion_lib.data import prepare_splits, stratified_subset
 
-    # Every process of the search draws the same validation split and training subset from the same seed.
+    # Every process of the search draws the same validation split and training subsets from the same seed,
+    # as the model's notebook does.
     splits = prepare_splits(
         seed=settings.seed, validation_fraction=settings.validation_fraction, train_subset=settings.train_subset
     )
+    search_x, search_y = stratified_subset(
+        splits.train_x, splits.train_y, settings.search_subset or None, seed=settings.seed
+    )
     tuning.run_worker(
         settings.model,
-        splits.train_x,
-        splits.train_y,
+        search_x,
+        search_y,
         splits.val_x,
         splits.val_y,
         directory=directory,

@@ -78,6 +78,8 @@ def test_metrics_contract(quick_report):
         assert 0.5 < model["test_accuracy"] <= 1.0
         assert set(model["per_class"]) == set(config.CLASS_NAMES)
         assert {"precision", "recall", "f1", "support"} <= set(model["per_class"]["Shirt"])
+    # The quick profile's CNN search trains its trials on 2,000 of its 5,000 training images.
+    assert (metrics["models"]["mlp"]["search_images"], metrics["models"]["cnn"]["search_images"]) == (5000, 2000)
     assert -1.0 <= metrics["comparison"]["kendall_tau"] <= 1.0
     assert {"hard_vote", "soft_vote", "weighted_soft_vote", "stacking"} <= set(metrics["ensembles"])
     for ensemble in metrics["ensembles"].values():
