@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from fashion_lib import bench, models
@@ -25,33 +27,67 @@ def test_matmul_peak_is_the_faster_of_numpy_and_tensorflow():
     assert rates["peak_gflops"] == max(rates["numpy_gflops"], rates["tensorflow_gflops"]) > 0
 
 
-@pytest.mark.parametrize("path", [bench.BASELINE, bench.project_path(256)], ids=["baseline", "project"])
+@pytest.mark.parametrize("path", [bench.BASELINES["mlp"], bench.project_path("mlp", 256)], ids=["baseline", "project"])
 def test_training_throughput_runs_both_paths(small_split, path):
     builder = bench.reference_models()["mlp"]
     rate = bench.training_throughput(builder, path, small_split["train_x"], small_split["train_y"], seed=1)
     assert rate > 0
 
 
+def test_project_path_scales_the_mlp_rate_with_the_batch_and_adds_momentum_to_the_cnn():
+    assert bench.project_path("mlp", 512).learning_rate == pytest.approx(0.04)
+    assert bench.project_path("mlp").batch_size == bench.PROJECT_BATCH_SIZE["mlp"]
+    cnn = bench.project_path("cnn")
+    assert (cnn.batch_size, cnn.learning_rate, cnn.momentum) == (128, 0.01, 0.9)
+    with pytest.raises(ValueError, match="batch_size"):
+        bench.project_path("mlp", -1)
+
+
+def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_accuracy(small_split):
+    splits = SimpleNamespace(**small_split)
+    builder = bench.reference_models()["mlp"]
+    path = bench.project_path("mlp", 256)
+    easy = bench.time_to_accuracy(builder, path, splits, target=0.0, epochs=2, seed=1)
+    assert easy["reached"] and easy["epochs"] == 1 and easy["epochs_run"] == 2
+    assert 0 < easy["seconds"] <= easy["total_seconds"]
+    impossible = bench.time_to_accuracy(builder, path, splits, target=1.01, epochs=2, seed=1)
+    assert not impossible["reached"] and impossible["seconds"] is None
+    assert impossible["best_val_accuracy"] == easy["best_val_accuracy"]
+
+
+def _path(description: str, race: dict | None) -> dict:
+    path = {"description": description, "images_per_s": 5000.0, "gflops": 30.0, "fraction_of_peak": 0.2}
+    return path | ({"time_to_target": race} if race else {})
+
+
 def test_format_results_prints_every_figure():
-    path = {
-        "description": "baseline",
-        "images_per_s": 5000.0,
-        "gflops": 30.0,
-        "fraction_of_peak": 0.2,
-        "time_to_target": {"seconds": 40.0, "epochs": 5, "reached": False, "best_val_accuracy": 0.87},
+    missed = {"seconds": None, "epochs": None, "reached": False, "best_val_accuracy": 0.87}
+    reached = {"seconds": 40.0, "epochs": 5, "reached": True, "best_val_accuracy": 0.9012}
+    mlp = {
+        "training_flops_per_image": 6e6,
+        "paths": {"baseline": _path("baseline", missed), "project": _path("project", reached)},
+        "speedup": 1.0,
+        "inference_images_per_s": 20000.0,
+        "target_val_accuracy": 0.88,
     }
+    cnn = mlp | {"time_to_target_ratio": 0.45}
+    text = bench.format_results(
+        {"matmul": {"peak_gflops": 150.0, "numpy_gflops": 150.0, "tensorflow_gflops": 120.0}, "mlp": mlp, "cnn": cnn}
+    )
+    assert "float32 matmul peak: 150 GFLOP/s" in text
+    assert "20.0%" in text and "6.0 MFLOP" in text
+    assert "missed, best 87.00%" in text and "40 s / 5 ep, best 90.12%" in text
+    assert "no ratio (a path missed)" in text and "0.45x the baseline's" in text
+
+
+def test_format_results_of_a_quick_run_has_no_race():
     entry = {
         "training_flops_per_image": 6e6,
-        "paths": {"baseline": path},
+        "paths": {"baseline": _path("baseline", None)},
         "speedup": 1.0,
         "inference_images_per_s": 20000.0,
     }
     text = bench.format_results(
-        {
-            "matmul": {"peak_gflops": 150.0, "numpy_gflops": 150.0, "tensorflow_gflops": 120.0},
-            "mlp": entry,
-            "cnn": entry,
-        }
+        {"matmul": {"peak_gflops": 1, "numpy_gflops": 1, "tensorflow_gflops": 1}, "mlp": entry, "cnn": entry}
     )
-    assert "float32 matmul peak: 150 GFLOP/s" in text
-    assert "20.0%" in text and "40 s / 5 ep (missed)" in text and "6.0 MFLOP" in text
+    assert "to target" in text and "time to" not in text
