@@ -201,16 +201,19 @@ def run_benchmark(
     race_epochs: int = 30,
     seed: int = 1,
     output: Path | None = None,
+    progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Measure everything the Performance section reports and write it to `output` as JSON.
 
     quick: a 20,000-image epoch for throughput and no time-to-accuracy race (under a minute).
     batch_size: the project path's batch for both models (default: PROJECT_BATCH_SIZE per model).
     race_epochs: how many epochs each path trains in the time-to-accuracy race.
+    progress: called with a line before each measurement (the command prints them).
     """
     from fashion_lib.data import prepare_splits
 
     splits = prepare_splits(seed=seed)
+    progress("float32 matrix-multiply peak")
     results: dict[str, Any] = {"quick": quick, "seed": seed, "matmul": matmul_peak()}
     peak = results["matmul"]["peak_gflops"]
     throughput_images = 20_000 if quick else len(splits.train_y)
@@ -220,6 +223,7 @@ def run_benchmark(
         paths = {"baseline": BASELINES[name], "project": project_path(name, batch_size)}
         entry: dict[str, Any] = {"training_flops_per_image": flops, "paths": {}}
         for key, path in paths.items():
+            progress(f"{name} {key}: training throughput")
             rate = training_throughput(builder, path, x, y, seed=seed)
             entry["paths"][key] = {
                 "description": path.name,
@@ -233,6 +237,7 @@ def run_benchmark(
         if not quick:
             entry["target_val_accuracy"] = TARGET_ACCURACY[name]
             for key, path in paths.items():
+                progress(f"{name} {key}: {race_epochs} epochs towards {TARGET_ACCURACY[name]:.0%} validation accuracy")
                 entry["paths"][key]["time_to_target"] = time_to_accuracy(
                     builder, path, splits, target=TARGET_ACCURACY[name], epochs=race_epochs, seed=seed
                 )

@@ -75,7 +75,13 @@ def _bench(args: argparse.Namespace) -> int:
     from fashion_lib.bench import default_output, format_results, run_benchmark
 
     output = args.output or default_output()
-    results = run_benchmark(quick=args.quick, batch_size=args.batch_size, race_epochs=args.race_epochs, output=output)
+    results = run_benchmark(
+        quick=args.quick,
+        batch_size=args.batch_size,
+        race_epochs=args.race_epochs,
+        output=output,
+        progress=lambda message: print(f"measuring: {message}", file=sys.stderr, flush=True),
+    )
     print(format_results(results))
     print(f"Figures written to {output}")
     return 0
