@@ -263,8 +263,10 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
 
 @pytest.mark.slow
 def test_interrupting_the_command_stops_every_process_it_started(tmp_path: Path) -> None:
+    # A search far too long to finish before the signal, however fast the machine (a later --set wins).
+    long_search = ("--set", "mlp.max_trials=100", "--set", "mlp.epochs_per_trial=50")
     process = subprocess.Popen(
-        _tune_command(tmp_path / "tuner", "--workers", "2"),
+        _tune_command(tmp_path / "tuner", "--workers", "2", *long_search),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
