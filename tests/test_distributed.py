@@ -270,6 +270,9 @@ def test_interrupting_the_command_stops_every_process_it_started(tmp_path: Path)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A test run started in the background (`make test &`) inherits an ignored SIGINT; Ctrl-C is what
+        # this test sends, so the command gets SIGINT's default disposition, as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pids: list[int] = []
     try:
