@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     bench = commands.add_parser("bench", help="measure training speed against the CPU's matrix-multiply peak")
-    bench.add_argument("--quick", action="store_true", help="throughput only, on 10,000 images (under a minute)")
+    bench.add_argument("--quick", action="store_true", help="throughput only, on 20,000 images (under a minute)")
     bench.add_argument(
         "--batch-size", type=int, help="batch size of the project's training path (default: 1024 MLP, 128 CNN)"
     )
