@@ -241,9 +241,9 @@ def run_benchmark(
                 entry["paths"][key]["time_to_target"] = time_to_accuracy(
                     builder, path, splits, target=TARGET_ACCURACY[name], epochs=race_epochs, seed=seed
                 )
-            races = [entry["paths"][key]["time_to_target"] for key in paths]
-            if all(race["reached"] for race in races):
-                entry["time_to_target_ratio"] = round(races[1]["seconds"] / races[0]["seconds"], 2)
+            baseline, project = (entry["paths"][key]["time_to_target"] for key in ("baseline", "project"))
+            if baseline["reached"] and project["reached"]:
+                entry["time_to_target_ratio"] = round(project["seconds"] / baseline["seconds"], 2)
         entry["inference_images_per_s"] = round(inference_throughput(builder(), splits.test_x), 1)
         results[name] = entry
     if output is not None:

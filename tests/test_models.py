@@ -179,8 +179,14 @@ def test_extended_spaces_make_optimizer_extras_conditional() -> None:
 
 
 def test_extended_cnn_stacks_two_convolutions_only_with_16_filters() -> None:
-    base = {"conv_blocks": 2, "dropout": 0.1, "dense_units": 0, "augment": False, "optimizer": "adam"}
-    base["learning_rate"] = 0.001
+    base = {
+        "conv_blocks": 2,
+        "dropout": 0.1,
+        "dense_units": 0,
+        "augment": False,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+    }
     wide = build_from_hyperparameters("cnn", base | {"filters": 32}, space="extended")
     assert [layer.filters for layer in _layers(wide, keras.layers.Conv2D)] == [32, 64]
     with pytest.raises(ValueError, match="convs_per_block"):
