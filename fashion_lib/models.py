@@ -240,6 +240,11 @@ class MLPHyperModel(_SpaceHyperModel):
         dropout_i Float [0, 0.5]; optimizer Choice {sgd, adam, adamw}; learning_rate Float [0.0003, 0.03]
         log-sampled; momentum Float [0.5, 0.95] only for sgd; weight_decay Float [0.0001, 0.1] log-sampled,
         only for adamw.
+
+    Every search starts from its space's defaults (fashion_lib.tuning). The seed space keeps Keras Tuner's
+    plain defaults (the smallest values and first choices: the cheapest model). The extended space's
+    defaults are a reference that reached 89.6% validation accuracy in a hand-run training of 37 epochs:
+    two layers of 1024 units, dropout 0.3, no L2, Adam at 0.001.
     """
 
     model_name = "mlp"
@@ -247,16 +252,16 @@ class MLPHyperModel(_SpaceHyperModel):
     def builder_arguments(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
         """Declare the MLP hyperparameters in `hp` and return `build_mlp`'s arguments."""
         extended = self.space == "extended"
-        num_layers = hp.Int("num_layers", min_value=1, max_value=MAX_MLP_LAYERS)
+        num_layers = hp.Int("num_layers", min_value=1, max_value=MAX_MLP_LAYERS, default=2 if extended else None)
         units, l2_factors, dropout_rates = [], [], []
         for index in range(MAX_MLP_LAYERS):
             # Declared for every possible layer so the oracle sees the whole space; the conditional scope
             # makes layer i's values exist (and be tuned) only in trials that have layer i.
             with hp.conditional_scope("num_layers", list(range(index + 1, MAX_MLP_LAYERS + 1))):
-                layer_units = hp.Choice(f"units_{index}", [256, 512, 1024])
+                layer_units = hp.Choice(f"units_{index}", [256, 512, 1024], default=1024 if extended else None)
                 if extended:
                     l2_factor = hp.Choice(f"l2_{index}", [0.0, 0.0001, 0.001])
-                    dropout = hp.Float(f"dropout_{index}", min_value=0.0, max_value=0.5)
+                    dropout = hp.Float(f"dropout_{index}", min_value=0.0, max_value=0.5, default=0.3)
                 else:
                     l2_factor = hp.Choice(f"l2_{index}", [0.01, 0.001])
                     dropout = hp.Float(f"dropout_{index}", min_value=0.1, max_value=0.3)
@@ -298,6 +303,12 @@ class CNNHyperModel(_SpaceHyperModel):
         block with 32 first-block filters are left out: they cost up to 29 M multiply-adds per image, four
         times the largest model here (32/64/128 filters, one convolution per block, about 7.5 M), and would
         take most of an hour for one training on two cores.
+
+    Every search starts from its space's defaults (fashion_lib.tuning). The seed space keeps Keras Tuner's
+    plain defaults (one block of 8 filters: the cheapest model). The extended space's defaults are a
+    reference that reached 93.8% validation accuracy by epoch 17 in a hand-run training: three blocks of
+    32/64/128 filters, dropout 0.15, a dense layer of 256 units with dropout 0.3, no augmentation, Adam at
+    0.001 — the largest model of the space, which short random trials seldom draw.
     """
 
     model_name = "cnn"
@@ -313,16 +324,16 @@ class CNNHyperModel(_SpaceHyperModel):
                 "optimizer": "sgd",
             }
         arguments: dict[str, Any] = {
-            "conv_blocks": hp.Int("conv_blocks", min_value=2, max_value=3),
-            "filters": hp.Choice("filters", [16, 32]),
-            "dropout_rate": hp.Float("dropout", min_value=0.0, max_value=0.4),
-            "dense_units": hp.Choice("dense_units", [0, 128, 256]),
+            "conv_blocks": hp.Int("conv_blocks", min_value=2, max_value=3, default=3),
+            "filters": hp.Choice("filters", [16, 32], default=32),
+            "dropout_rate": hp.Float("dropout", min_value=0.0, max_value=0.4, default=0.15),
+            "dense_units": hp.Choice("dense_units", [0, 128, 256], default=256),
         }
         with hp.conditional_scope("filters", [16]):
             convs_per_block = hp.Choice("convs_per_block", [1, 2])
         arguments["convs_per_block"] = convs_per_block if arguments["filters"] == 16 else 1
         with hp.conditional_scope("dense_units", [128, 256]):
-            dense_dropout = hp.Float("dense_dropout", min_value=0.0, max_value=0.5)
+            dense_dropout = hp.Float("dense_dropout", min_value=0.0, max_value=0.5, default=0.3)
         arguments["dense_dropout"] = dense_dropout if arguments["dense_units"] > 0 else 0.0
         arguments["augment"] = hp.Boolean("augment")
         arguments.update(_optimizer_arguments(hp, momentum_range=(0.0, 0.95)))
@@ -335,11 +346,11 @@ class CNNHyperModel(_SpaceHyperModel):
 
 def _optimizer_arguments(hp: keras_tuner.HyperParameters, *, momentum_range: tuple[float, float]) -> dict[str, Any]:
     """The extended spaces' optimizer hyperparameters: which optimizer, its rate, and its own extras."""
-    optimizer = hp.Choice("optimizer", list(OPTIMIZERS))
+    optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default="adam")
     # One log-sampled rate serves all three optimizers: SGD prefers the top of the range, Adam the bottom.
-    learning_rate = hp.Float("learning_rate", min_value=0.0003, max_value=0.03, sampling="log")
+    learning_rate = hp.Float("learning_rate", min_value=0.0003, max_value=0.03, sampling="log", default=0.001)
     with hp.conditional_scope("optimizer", ["sgd"]):
-        momentum = hp.Float("momentum", min_value=momentum_range[0], max_value=momentum_range[1])
+        momentum = hp.Float("momentum", min_value=momentum_range[0], max_value=momentum_range[1], default=0.9)
     with hp.conditional_scope("optimizer", ["adamw"]):
         weight_decay = hp.Float("weight_decay", min_value=0.0001, max_value=0.1, sampling="log")
     return {

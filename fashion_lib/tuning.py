@@ -64,12 +64,60 @@ class _TrialTimer(keras_tuner.Tuner):
         return results
 
 
-class _TimedBayesianOptimization(_TrialTimer, keras_tuner.BayesianOptimization):
-    """Keras Tuner's Bayesian optimisation, also recording how long each trial took."""
+def default_values(space: keras_tuner.HyperParameters) -> dict[str, Any]:
+    """The space's reference configuration: every active hyperparameter at its declared default."""
+    configuration = keras_tuner.HyperParameters()
+    # Registering a hyperparameter sets its default when its conditions hold under the values set so far;
+    # parents are declared before their conditional children, so the conditions resolve in order.
+    configuration.merge(space.space)
+    return dict(configuration.values)
 
 
-class _TimedRandomSearch(_TrialTimer, keras_tuner.RandomSearch):
-    """Keras Tuner's random search, also recording how long each trial took; the baseline for Bayesian search."""
+class _ReferenceFirst:
+    """Oracle mixin: a search's first trial is the space's reference configuration (its defaults).
+
+    The extended spaces declare as defaults a configuration that trained well in longer runs (see
+    fashion_lib.models), so every search measures that point before exploring, instead of leaving it to
+    chance whether a few random trials come near it. Later trials are the oracle's own; for Bayesian
+    optimisation the reference counts as one of the `num_initial_points`.
+    """
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        if not self.trials:
+            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": default_values(self.hyperparameters)}
+        return super().populate_space(trial_id)
+
+
+class _BayesianOracle(_ReferenceFirst, keras_tuner.oracles.BayesianOptimizationOracle):
+    """Keras Tuner's Bayesian optimisation oracle, starting from the reference configuration."""
+
+
+class _RandomOracle(_ReferenceFirst, keras_tuner.oracles.RandomSearchOracle):
+    """Keras Tuner's random search oracle, starting from the reference configuration."""
+
+
+class _TimedBayesianOptimization(_TrialTimer):
+    """Bayesian optimisation from the reference configuration, recording how long each trial took."""
+
+    def __init__(
+        self, hypermodel: keras_tuner.HyperModel, *, objective: str, max_trials: int, num_initial_points: int,
+        seed: int, **kwargs: Any,
+    ) -> None:
+        oracle = _BayesianOracle(
+            objective=objective, max_trials=max_trials, num_initial_points=num_initial_points, seed=seed
+        )
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+class _TimedRandomSearch(_TrialTimer):
+    """Random search from the reference configuration, recording how long each trial took; the baseline for
+    Bayesian search."""
+
+    def __init__(
+        self, hypermodel: keras_tuner.HyperModel, *, objective: str, max_trials: int, seed: int, **kwargs: Any
+    ) -> None:
+        oracle = _RandomOracle(objective=objective, max_trials=max_trials, seed=seed)
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
 STRATEGIES = {"bayesian": _TimedBayesianOptimization, "random": _TimedRandomSearch}
@@ -230,8 +278,9 @@ def run_search(
             num_initial_points), to measure what Bayesian optimisation adds; keep each in its own `directory`.
         max_trials: total number of trials, including those of a resumed search.
         epochs_per_trial: epochs each trial trains.
-        num_initial_points: random trials before the Gaussian process guides the search; Keras Tuner's
-            own default (3 per hyperparameter) would make a small search entirely random.
+        num_initial_points: trials before the Gaussian process guides the search: the space's reference
+            configuration (every search's first trial), then random ones; Keras Tuner's own default (3 per
+            hyperparameter) would make a small search entirely random.
         batch_size: training batch size.
         seed: non-zero seed for the oracle's sampling and for weights and shuffling.
         overwrite: True starts afresh, deleting an earlier search of the same model in `directory`.

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib.tuning import SearchResult, load_search, run_search
+from fashion_lib.models import build_from_hyperparameters, declare_search_space, make_hypermodel
+from fashion_lib.tuning import SearchResult, default_values, load_search, run_search
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
@@ -157,6 +158,26 @@ def test_load_search_names_the_missing_search(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_first_trial_is_the_space_reference_and_the_next_one_is_sampled(
+    mlp_search: tuple[Path, SearchResult],
+) -> None:
+    _, result = mlp_search
+    reference = default_values(declare_search_space(make_hypermodel("mlp", "seed")))
+    first, second = (_hyperparameters(row) for _, row in result.trials.iterrows())
+    assert first == reference
+    assert second != reference
+
+
+def test_the_extended_cnn_reference_resolves_its_conditions_and_builds() -> None:
+    reference = default_values(declare_search_space(make_hypermodel("cnn", "extended")))
+    # 32 filters: no convs_per_block (16 filters only); a dense layer: its dropout; Adam: no momentum or decay.
+    assert "convs_per_block" not in reference and "momentum" not in reference and "weight_decay" not in reference
+    assert (reference["conv_blocks"], reference["filters"], reference["dense_units"]) == (3, 32, 256)
+    model = build_from_hyperparameters("cnn", reference, space="extended")
+    convolutions = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convolutions == ["conv_0_0", "conv_1_0", "conv_2_0"]
+
+
 def test_load_search_refuses_another_space(mlp_search: tuple[Path, SearchResult]) -> None:
     directory, _ = mlp_search
     with pytest.raises(ValueError, match="'extended' space"):
@@ -169,6 +190,7 @@ def test_random_search_runs_the_same_budget_and_reads_back(small_split: dict, tm
     assert result.trials["duration_s"].notna().all()
     oracle = (tmp_path / "mlp" / "oracle.json").read_text()
     assert "num_initial_points" not in oracle  # a RandomSearch oracle, not a Bayesian one
+    assert _hyperparameters(result.trials.iloc[0]) == default_values(declare_search_space(make_hypermodel("mlp")))
     again = load_search(tmp_path, "mlp", strategy="random")
     pd.testing.assert_frame_equal(again.trials, result.trials)
 
