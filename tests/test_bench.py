@@ -35,8 +35,9 @@ def test_training_throughput_runs_both_paths(small_split, path):
 
 
 def test_project_path_scales_the_mlp_rate_with_the_batch_and_adds_momentum_to_the_cnn():
-    assert bench.project_path("mlp", 512).learning_rate == pytest.approx(0.04)
-    assert bench.project_path("mlp").batch_size == bench.PROJECT_BATCH_SIZE["mlp"]
+    default_batch, default_rate = bench.PROJECT_SETTINGS["mlp"]
+    assert bench.project_path("mlp", default_batch // 2).learning_rate == pytest.approx(default_rate / 2)
+    assert bench.project_path("mlp").batch_size == default_batch
     cnn = bench.project_path("cnn")
     assert (cnn.batch_size, cnn.learning_rate, cnn.momentum) == (128, 0.01, 0.9)
     with pytest.raises(ValueError, match="batch_size"):
