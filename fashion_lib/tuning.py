@@ -84,7 +84,10 @@ class _ReferenceFirst:
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         if not self.trials:
-            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": default_values(self.hyperparameters)}
+            return {
+                "status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                "values": default_values(self.hyperparameters),
+            }
         return super().populate_space(trial_id)
 
 
@@ -100,8 +103,14 @@ class _TimedBayesianOptimization(_TrialTimer):
     """Bayesian optimisation from the reference configuration, recording how long each trial took."""
 
     def __init__(
-        self, hypermodel: keras_tuner.HyperModel, *, objective: str, max_trials: int, num_initial_points: int,
-        seed: int, **kwargs: Any,
+        self,
+        hypermodel: keras_tuner.HyperModel,
+        *,
+        objective: str,
+        max_trials: int,
+        num_initial_points: int,
+        seed: int,
+        **kwargs: Any,
     ) -> None:
         oracle = _BayesianOracle(
             objective=objective, max_trials=max_trials, num_initial_points=num_initial_points, seed=seed
