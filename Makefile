@@ -11,14 +11,17 @@ STAMP := $(VENV)/.installed
 # `make setup TF_EXTRA=gpu` installs the CUDA-enabled TensorFlow instead of the CPU build.
 TF_EXTRA ?= cpu
 PROFILE ?= standard
-# Extra arguments for the report command, e.g. ARGS="--set seed=7".
+# Extra arguments for the report and tune commands, e.g. ARGS="--set seed=7".
 ARGS ?=
+# `make tune`: which model's search, and how many worker processes beside the chief.
+MODEL ?= cnn
+WORKERS ?= 2
 KERNEL := fashion-report
 # Debian packages: the data set, and chromium + MathJax + graphviz for the PDF and figures.
 DATA_PACKAGES := dataset-fashion-mnist
 REPORT_PACKAGES := chromium libjs-mathjax graphviz
 
-.PHONY: help setup data system-deps report lab test test-fast lint bench clean
+.PHONY: help setup data system-deps report tune lab test test-fast lint bench clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -53,6 +56,9 @@ system-deps: ## Install chromium (PDF), MathJax and graphviz when missing (as ro
 
 report: setup data system-deps ## Run the four notebooks and render report/$(PROFILE)/ (PROFILE=quick|standard|full)
 	$(PY) -m fashion_lib report --profile $(PROFILE) $(ARGS)
+
+tune: setup data ## Run one model's search in a chief and WORKERS worker processes (MODEL=mlp|cnn, PROFILE, ARGS)
+	$(PY) -m fashion_lib tune --model $(MODEL) --profile $(PROFILE) --workers $(WORKERS) $(ARGS)
 
 lab: setup data ## Open the notebooks in JupyterLab with the project's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
