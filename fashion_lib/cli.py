@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from fashion_lib import config
@@ -31,12 +33,29 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _termination_as_interrupt() -> Iterator[None]:
+    """Inside: SIGTERM and SIGHUP stop the command as Ctrl-C does, so that papermill shuts its kernel down
+    (on SIGTERM's default the kernel would outlive the command and keep computing)."""
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _report(args: argparse.Namespace) -> int:
     """Run the four notebooks of a profile and render the report."""
     from fashion_lib.pipeline import NotebookFailed, run_report
 
     try:
-        result = run_report(args.profile, args.set, show_code=args.show_code)
+        with _termination_as_interrupt():
+            result = run_report(args.profile, args.set, show_code=args.show_code)
     except NotebookFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

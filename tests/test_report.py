@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import nbformat
 import numpy as np
@@ -161,3 +162,39 @@ def test_report_in_a_real_browser(quick_report):
         assert page.locator("a[href='report.pdf']").count() == 1
         browser.close()
     assert errors == []
+
+
+def test_a_terminated_report_stops_its_kernel_and_keeps_the_previous_results(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    env = os.environ | {"FASHION_RUNS_DIR": str(tmp_path / "runs"), "FASHION_REPORT_DIR": str(tmp_path / "report")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "[2/4] 02_mlp" in line:
+                break
+        kernels = []
+        for _ in range(100):  # the MLP notebook's kernel starts within seconds
+            children = psutil.Process(process.pid).children(recursive=True)
+            kernels = [child for child in children if "ipykernel" in " ".join(child.cmdline())]
+            if kernels:
+                break
+            time.sleep(0.2)
+        assert kernels, "the report started no kernel"
+        process.terminate()
+        remaining, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, remaining
+    assert "interrupted" in remaining
+    psutil.wait_procs(kernels, timeout=30)
+    assert not any(kernel.is_running() and kernel.status() != psutil.STATUS_ZOMBIE for kernel in kernels)
+    assert not (tmp_path / "report" / "quick").exists() and not (tmp_path / "runs" / "quick").exists()
