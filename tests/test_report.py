@@ -20,16 +20,21 @@ pytestmark = pytest.mark.report
 # Figures each page must show: the seed report's Figures 1-13 and the trial plots; 04_compare adds intervals,
 # vote weights, reliability diagrams, the accuracy comparison, two Grad-CAM galleries and a t-SNE map.
 EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 6, "04_compare": 10}
+QUICK_REPORT_COMMAND = [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"]
+
+
+def _environment(root):
+    """The environment of a report command that writes its runs and report under `root`."""
+    return os.environ | {"FASHION_RUNS_DIR": str(root / "runs"), "FASHION_REPORT_DIR": str(root / "report")}
 
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     """Run `python -m fashion_lib report --profile quick` once into temporary folders."""
     root = tmp_path_factory.mktemp("quick")
-    env = os.environ | {"FASHION_RUNS_DIR": str(root / "runs"), "FASHION_REPORT_DIR": str(root / "report")}
     result = subprocess.run(
-        [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"],
-        env=env,
+        QUICK_REPORT_COMMAND,
+        env=_environment(root),
         capture_output=True,
         text=True,
         timeout=1800,
@@ -166,10 +171,9 @@ def test_report_in_a_real_browser(quick_report):
 
 def test_a_terminated_report_stops_its_kernel_and_keeps_the_previous_results(tmp_path):
     psutil = pytest.importorskip("psutil")
-    env = os.environ | {"FASHION_RUNS_DIR": str(tmp_path / "runs"), "FASHION_REPORT_DIR": str(tmp_path / "report")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"],
-        env=env,
+        QUICK_REPORT_COMMAND,
+        env=_environment(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
