@@ -94,23 +94,28 @@ def _timed(function: Callable[[], Any]) -> float:
 
 
 def training_flops_per_image(model: Any) -> float:
-    """Floating-point operations to train on one image: 3× the forward multiply-adds of Dense and Conv2D layers.
+    """Floating-point operations to train on one image, from the shapes of the Dense and Conv2D layers.
 
-    The forward pass costs 2·(multiply-adds); the backward pass computes the gradients with respect to
-    both the inputs and the weights, each as costly as the forward pass, hence the usual factor 3.
+    The forward pass costs 2·(multiply-adds). The backward pass computes each layer's weight gradient, as
+    costly as its forward pass, and the gradient with respect to its input, as costly again, except for
+    the first layer, whose input is the data: TensorFlow skips that gradient (see the test that traces
+    the training step). So 3× the forward cost for every layer but the first, which costs 2×.
     Batch normalisation, activations and pooling are a few operations per value and are left out.
     """
     import keras
 
-    forward = 0.0
+    total = 0.0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
-            forward += 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+            forward = 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
         elif isinstance(layer, keras.layers.Conv2D):
             height, width = layer.output.shape[1:3]
             kernel_height, kernel_width, channels_in, channels_out = layer.kernel.shape
-            forward += 2.0 * height * width * kernel_height * kernel_width * channels_in * channels_out
-    return 3.0 * forward
+            forward = 2.0 * height * width * kernel_height * kernel_width * channels_in * channels_out
+        else:
+            continue
+        total += (3.0 if total else 2.0) * forward
+    return total
 
 
 def reference_models() -> dict[str, Callable[..., Any]]:
