@@ -217,8 +217,10 @@ def load_classifier(path: str | Path) -> keras.Model:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    from fashion_lib import layers
+
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False, custom_objects=layers.CUSTOM_OBJECTS)
     except Exception as error:  # Keras raises many types for a bad file; all mean "not loadable".
         raise ModelError(
             f"{path}: not a Keras model that can be loaded ({_first_sentence(error)}). "

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import seeding
+from fashion_lib import layers, seeding
 from fashion_lib.storage import atomic_path, atomic_save
 
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]
@@ -213,7 +213,7 @@ def load_training_outputs(directory: str | Path, name: str) -> dict[str, Any]:
                 "save_training_outputs), e.g. through the model's notebook or `make report`."
             )
     return {
-        "model": keras.saving.load_model(paths["model"]),
+        "model": keras.saving.load_model(paths["model"], custom_objects=layers.CUSTOM_OBJECTS),
         "history": pd.read_csv(paths["history"]),
         "test_probabilities": np.load(paths["test_probabilities"]),
         "validation_probabilities": np.load(paths["validation_probabilities"]),
