@@ -96,6 +96,12 @@ def test_dataset_without_shuffle_keeps_the_order_and_labels_are_optional(small_s
     np.testing.assert_array_equal(np.concatenate(batches), images)
 
 
+def test_dataset_runs_without_tf_data_autotuning(small_split: dict) -> None:
+    # Its thread slowed every other epoch down on 2 cores (see make_dataset).
+    dataset = make_dataset(small_split["test_x"][:8], None, batch_size=4, shuffle=True, seed=SEED)
+    assert dataset.options().autotune.enabled is False
+
+
 def test_dataset_refuses_unscaled_images(fashion) -> None:
     with pytest.raises(ValueError, match="scale_images"):
         make_dataset(fashion.test_images[:4], fashion.test_labels[:4], batch_size=2, shuffle=False, seed=SEED)
