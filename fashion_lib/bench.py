@@ -155,13 +155,29 @@ def reference_models() -> dict[str, Callable[..., Any]]:
     }
 
 
-def _fit(model: Any, path: TrainingPath, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, **kwargs: Any) -> Any:
+def _fit(
+    model: Any,
+    path: TrainingPath,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    seed: int,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """model.fit along the path; the project's path feeds the validation images through make_dataset too,
+    as training.train_model does, the baseline hands Keras the arrays."""
     from fashion_lib.training import make_dataset
 
     if path.use_dataset:
         data = make_dataset(x, y, batch_size=path.batch_size, shuffle=True, seed=seed)
-        return model.fit(data, epochs=epochs, verbose=0, shuffle=False, **kwargs)
-    return model.fit(x, y, batch_size=path.batch_size, epochs=epochs, verbose=0, shuffle=True, **kwargs)
+        if validation is not None:
+            validation = make_dataset(*validation, batch_size=path.batch_size, shuffle=False, seed=seed)
+        return model.fit(data, epochs=epochs, verbose=0, shuffle=False, validation_data=validation, **kwargs)
+    return model.fit(
+        x, y, batch_size=path.batch_size, epochs=epochs, verbose=0, shuffle=True, validation_data=validation, **kwargs
+    )
 
 
 def _epoch_clock() -> Any:
@@ -224,7 +240,7 @@ def time_to_accuracy(
         splits.train_y,
         epochs=epochs,
         seed=seed,
-        validation_data=(splits.val_x, splits.val_y),
+        validation=(splits.val_x, splits.val_y),
         callbacks=[keras.callbacks.LearningRateScheduler(make_lr_schedule(path.learning_rate)), clock],
     ).history["val_accuracy"]
     reached = [epoch for epoch, accuracy in enumerate(accuracies) if accuracy >= target]

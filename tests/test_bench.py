@@ -68,10 +68,10 @@ def test_project_path_scales_the_mlp_rate_with_the_batch_and_adds_momentum_to_th
         bench.project_path("mlp", -1)
 
 
-def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_accuracy(small_split):
+@pytest.mark.parametrize("path", [bench.BASELINES["mlp"], bench.project_path("mlp", 256)], ids=["baseline", "project"])
+def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_accuracy(small_split, path):
     splits = SimpleNamespace(**small_split)
     builder = bench.reference_models()["mlp"]
-    path = bench.project_path("mlp", 256)
     easy = bench.time_to_accuracy(builder, path, splits, target=0.0, epochs=2, seed=1)
     assert easy["reached"] and easy["epochs"] == 1 and easy["epochs_run"] == 2
     assert 0 < easy["seconds"] <= easy["total_seconds"]
