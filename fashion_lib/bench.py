@@ -117,18 +117,15 @@ def training_flops_per_image(model: Any) -> float:
     """
     import keras
 
-    total = 0.0
+    forwards = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
-            forward = 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+            forwards.append(2.0 * layer.kernel.shape[0] * layer.kernel.shape[1])
         elif isinstance(layer, keras.layers.Conv2D):
             height, width = layer.output.shape[1:3]
             kernel_height, kernel_width, channels_in, channels_out = layer.kernel.shape
-            forward = 2.0 * height * width * kernel_height * kernel_width * channels_in * channels_out
-        else:
-            continue
-        total += (3.0 if total else 2.0) * forward
-    return total
+            forwards.append(2.0 * height * width * kernel_height * kernel_width * channels_in * channels_out)
+    return 3.0 * sum(forwards) - (forwards[0] if forwards else 0.0)
 
 
 def reference_models() -> dict[str, Callable[..., Any]]:
