@@ -23,6 +23,7 @@ class TrainingPath:
     """How a model is fed and stepped: the plain baseline, or the project's training path.
 
     `fused_layers`: batch normalisation and dropout from fashion_lib.layers rather than Keras' own.
+    `steps_per_execution`: training steps per call of Keras' compiled step (models.STEPS_PER_EXECUTION).
     `learning_rate` and `momentum` are the SGD settings of the time-to-accuracy race; the throughput
     measurement uses the same batch size and input pipeline.
     """
@@ -31,6 +32,7 @@ class TrainingPath:
     batch_size: int
     use_dataset: bool
     fused_layers: bool
+    steps_per_execution: int
     learning_rate: float
     momentum: float
 
@@ -38,10 +40,10 @@ class TrainingPath:
 # The seed's optimizers: SGD 0.01, with momentum 0.9 for the MLP and without momentum for the CNN.
 BASELINES = {
     "mlp": TrainingPath(
-        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01 m0.9)", BASELINE_BATCH_SIZE, False, False, 0.01, 0.9
+        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01 m0.9)", BASELINE_BATCH_SIZE, False, False, 1, 0.01, 0.9
     ),
     "cnn": TrainingPath(
-        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01)", BASELINE_BATCH_SIZE, False, False, 0.01, 0.0
+        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01)", BASELINE_BATCH_SIZE, False, False, 1, 0.01, 0.0
     ),
 }
 # The project's path per model: the batch and the SGD rate at that batch (momentum 0.9). The MLP's matrix
@@ -59,9 +61,11 @@ PROJECT_MOMENTUM = 0.9
 def project_path(model_name: str, batch_size: int | None = None) -> TrainingPath:
     """The project's path for a model: fashion_lib.layers' batch normalisation and dropout, fed by
     training.make_dataset (cached, shuffled, prefetched tf.data without autotuning) at `batch_size`
-    (default: PROJECT_SETTINGS) and SGD with momentum 0.9, its rate scaled linearly with the batch from
-    the model's setting. For the CNN, whose seed SGD had no momentum, momentum is the lever: it
-    lengthens the steps about tenfold at the same rate."""
+    (default: PROJECT_SETTINGS), models.STEPS_PER_EXECUTION steps per call, and SGD with momentum 0.9,
+    its rate scaled linearly with the batch from the model's setting. For the CNN, whose seed SGD had no
+    momentum, momentum is the lever: it lengthens the steps about tenfold at the same rate."""
+    from fashion_lib.models import STEPS_PER_EXECUTION
+
     default_batch, default_rate = PROJECT_SETTINGS[model_name]
     batch = int(batch_size or default_batch)
     if batch < 1:
@@ -72,6 +76,7 @@ def project_path(model_name: str, batch_size: int | None = None) -> TrainingPath
         batch,
         True,
         True,
+        STEPS_PER_EXECUTION,
         rate,
         PROJECT_MOMENTUM,
     )
@@ -133,23 +138,33 @@ def reference_models() -> dict[str, Callable[..., Any]]:
     from fashion_lib import models
 
     return {
-        "mlp": lambda learning_rate=0.01, momentum=0.9, fused_layers=True: models.build_mlp(
+        "mlp": lambda learning_rate=0.01, momentum=0.9, **path: models.build_mlp(
             hidden_units=(1024, 512),
             dropout_rates=0.2,
             l2_factors=0.001,
             learning_rate=learning_rate,
             momentum=momentum,
-            fused_layers=fused_layers,
+            **path,
         ),
-        "cnn": lambda learning_rate=0.01, momentum=0.0, fused_layers=True: models.build_cnn(
+        "cnn": lambda learning_rate=0.01, momentum=0.0, **path: models.build_cnn(
             conv_blocks=3,
             filters=16,
             dropout_rate=0.1,
             learning_rate=learning_rate,
             momentum=momentum,
-            fused_layers=fused_layers,
+            **path,
         ),
     }
+
+
+def _build(builder: Callable[..., Any], path: TrainingPath) -> Any:
+    """A reference model compiled for `path`: its layers, steps per call and SGD settings."""
+    return builder(
+        learning_rate=path.learning_rate,
+        momentum=path.momentum,
+        fused_layers=path.fused_layers,
+        steps_per_execution=path.steps_per_execution,
+    )
 
 
 def _fit(
@@ -201,7 +216,7 @@ def training_throughput(
     from fashion_lib.seeding import set_global_seed
 
     set_global_seed(seed)
-    model = builder(learning_rate=path.learning_rate, momentum=path.momentum, fused_layers=path.fused_layers)
+    model = _build(builder, path)
     warm = min(len(x), 8 * path.batch_size)
     _fit(model, path, x[:warm], y[:warm], epochs=1, seed=seed)
     clock = _epoch_clock()
@@ -228,7 +243,7 @@ def time_to_accuracy(
     from fashion_lib.training import make_lr_schedule
 
     set_global_seed(seed)
-    model = builder(learning_rate=path.learning_rate, momentum=path.momentum, fused_layers=path.fused_layers)
+    model = _build(builder, path)
     clock = _epoch_clock()
     accuracies = _fit(
         model,

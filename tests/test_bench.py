@@ -68,6 +68,13 @@ def test_project_path_scales_the_mlp_rate_with_the_batch_and_adds_momentum_to_th
         bench.project_path("mlp", -1)
 
 
+def test_only_the_project_path_loops_steps_inside_the_graph():
+    builder = bench.reference_models()["mlp"]
+    assert bench._build(builder, bench.BASELINES["mlp"]).steps_per_execution == 1
+    project = bench._build(builder, bench.project_path("mlp"))
+    assert project.steps_per_execution == models.STEPS_PER_EXECUTION > 1
+
+
 @pytest.mark.parametrize("path", [bench.BASELINES["mlp"], bench.project_path("mlp", 256)], ids=["baseline", "project"])
 def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_accuracy(small_split, path):
     splits = SimpleNamespace(**small_split)

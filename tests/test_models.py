@@ -9,6 +9,7 @@ import pytest
 
 from fashion_lib import config
 from fashion_lib.models import (
+    STEPS_PER_EXECUTION,
     CNNHyperModel,
     MLPHyperModel,
     build_cnn,
@@ -62,6 +63,7 @@ def test_build_mlp_has_one_regularised_block_per_layer() -> None:
     hidden = _layers(model, keras.layers.Dense)[:-1]
     assert [layer.units for layer in hidden] == [256, 128]
     assert [float(layer.kernel_regularizer.l2) for layer in hidden] == pytest.approx([0.01, 0.01])
+    assert not any(layer.use_bias for layer in hidden)  # the batch normalisation after each has an offset
     assert [layer.rate for layer in _layers(model, keras.layers.Dropout)] == pytest.approx([0.1, 0.3])
     assert len(_layers(model, keras.layers.BatchNormalization)) == 2
     assert [layer.activation.__name__ for layer in _layers(model, keras.layers.Activation)] == ["selu", "selu"]
@@ -69,6 +71,29 @@ def test_build_mlp_has_one_regularised_block_per_layer() -> None:
     assert output.units == config.NUM_CLASSES and output.activation.__name__ == "softmax"
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert model.optimizer.momentum == pytest.approx(0.8)
+
+
+def test_steps_per_execution_changes_no_number(small_split: dict) -> None:
+    """Looping steps inside the graph only saves dispatches: the same seed gives the same weights and
+    history, also when the last call of an epoch has fewer steps (10 batches in calls of 8)."""
+    from fashion_lib.seeding import set_global_seed
+
+    results = []
+    for steps in (1, 8):
+        set_global_seed(3)
+        model = build_mlp(hidden_units=(32,), steps_per_execution=steps)
+        assert model.steps_per_execution == steps
+        history = model.fit(
+            small_split["train_x"][:320], small_split["train_y"][:320], batch_size=32, epochs=2, verbose=0
+        ).history
+        results.append((history, [weight.numpy() for weight in model.weights]))
+    assert build_mlp(hidden_units=(32,)).steps_per_execution == STEPS_PER_EXECUTION == 8
+    (history_one, weights_one), (history_eight, weights_eight) = results
+    assert history_one == history_eight
+    for one, eight in zip(weights_one, weights_eight, strict=True):
+        np.testing.assert_array_equal(one, eight)
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        build_cnn(steps_per_execution=0)
 
 
 def test_build_mlp_is_compiled_with_sparse_crossentropy_and_accuracy(small_split: dict) -> None:
@@ -100,6 +125,32 @@ def test_build_cnn_doubles_the_filters_in_each_block() -> None:
     assert len(_layers(model, keras.layers.MaxPooling2D)) == 3
     assert [layer.units for layer in _layers(model, keras.layers.Dense)] == [64, config.NUM_CLASSES]
     assert model.output_shape == (None, config.NUM_CLASSES)
+
+
+def test_build_cnn_relu_after_pooling_computes_relu_then_pooling(small_split: dict) -> None:
+    import tensorflow as tf
+
+    model = build_cnn(conv_blocks=2, filters=4, convs_per_block=2, dropout_rate=0.0)
+    images = tf.constant(small_split["train_x"][:16])
+
+    def relu_then_pool(x: tf.Tensor) -> tf.Tensor:
+        # The textbook order, through the model's own layers (and so its weights).
+        x = model.get_layer("add_channel")(x)
+        for block in range(2):
+            for conv in range(2):
+                x = model.get_layer(f"conv_{block}_{conv}")(x)
+                x = model.get_layer(f"batch_norm_{block}_{conv}")(x, training=True)
+                x = tf.nn.relu(x)
+            x = model.get_layer(f"max_pool_{block}")(x)
+        return model.get_layer("class_probabilities")(model.get_layer("flatten")(x))
+
+    results = []
+    for forward in (lambda x: model(x, training=True), relu_then_pool):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.math.log(forward(images)[:, 0]))
+        results.append([loss, *tape.gradient(loss, model.trainable_variables)])
+    for ours, textbook in zip(*results, strict=True):
+        np.testing.assert_allclose(ours.numpy(), textbook.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_build_cnn_takes_28_by_28_images_and_returns_probabilities(small_split: dict) -> None:
