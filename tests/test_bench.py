@@ -87,6 +87,20 @@ def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_acc
     assert impossible["best_val_accuracy"] == easy["best_val_accuracy"]
 
 
+def test_inference_throughput_times_whole_calls_after_a_warm_up(small_split, monkeypatch):
+    calls = []
+
+    class Model:
+        def predict(self, x, batch_size, verbose):
+            calls.append(len(x))
+
+    clock = iter([0.0, 0.5, 1.0, 3.0, 4.0, 4.25])  # three calls of 0.5, 2 and 0.25 s: the median is 0.5 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    rate = bench.inference_throughput(Model(), small_split["test_x"])
+    assert calls == [len(small_split["test_x"])] * 4
+    assert rate == pytest.approx(len(small_split["test_x"]) / 0.5)
+
+
 def _path(description: str, race: dict | None) -> dict:
     path = {"description": description, "images_per_s": 5000.0, "gflops": 30.0, "fraction_of_peak": 0.2}
     return path | ({"time_to_target": race} if race else {})
