@@ -38,12 +38,13 @@ class TrainingPath:
 
 
 # The seed's optimizers: SGD 0.01, with momentum 0.9 for the MLP and without momentum for the CNN.
+_BASELINE = {"batch_size": BASELINE_BATCH_SIZE, "use_dataset": False, "fused_layers": False, "steps_per_execution": 1}
 BASELINES = {
     "mlp": TrainingPath(
-        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01 m0.9)", BASELINE_BATCH_SIZE, False, False, 1, 0.01, 0.9
+        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01 m0.9)", learning_rate=0.01, momentum=0.9, **_BASELINE
     ),
     "cnn": TrainingPath(
-        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01)", BASELINE_BATCH_SIZE, False, False, 1, 0.01, 0.0
+        "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01)", learning_rate=0.01, momentum=0.0, **_BASELINE
     ),
 }
 # The project's path per model: the batch and the SGD rate at that batch (momentum 0.9). The MLP's matrix
@@ -73,12 +74,12 @@ def project_path(model_name: str, batch_size: int | None = None) -> TrainingPath
     rate = round(default_rate * batch / default_batch, 6)
     return TrainingPath(
         f"project (fused layers, tf.data, batch {batch}, SGD {rate:g} m{PROJECT_MOMENTUM:g})",
-        batch,
-        True,
-        True,
-        STEPS_PER_EXECUTION,
-        rate,
-        PROJECT_MOMENTUM,
+        batch_size=batch,
+        use_dataset=True,
+        fused_layers=True,
+        steps_per_execution=STEPS_PER_EXECUTION,
+        learning_rate=rate,
+        momentum=PROJECT_MOMENTUM,
     )
 
 
