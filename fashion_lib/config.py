@@ -11,6 +11,12 @@ PROFILES_DIR = PROJECT_ROOT / "profiles"
 RUNS_DIR = Path(os.environ.get("FASHION_RUNS_DIR", PROJECT_ROOT / "runs"))
 REPORT_DIR = Path(os.environ.get("FASHION_REPORT_DIR", PROJECT_ROOT / "report"))
 
+# The two models of the study and the search spaces each can be tuned over (see fashion_lib.models). They
+# live here, beside the paths, so that code that must not import TensorFlow (the pipeline, the supervisor
+# of a distributed search) reads the same names as the model builders.
+MODEL_NAMES: tuple[str, ...] = ("mlp", "cnn")
+SEARCH_SPACES: tuple[str, ...] = ("seed", "extended")
+
 # Name of the Jupyter kernel that `make setup` registers and papermill uses.
 KERNEL_NAME = "fashion-report"
 

@@ -94,5 +94,31 @@ class FastDropout(keras.layers.Dropout):
         return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
 
 
-# For keras.saving.load_model(..., custom_objects=CUSTOM_OBJECTS): a saved model names these classes.
-CUSTOM_OBJECTS = {layer.__name__: layer for layer in (FusedBatchNormalization, FastDropout)}
+# Each fast layer and the Keras layer whose arithmetic it keeps; their configurations and weights are the same.
+KERAS_EQUIVALENTS: dict[type[keras.layers.Layer], type[keras.layers.Layer]] = {
+    FusedBatchNormalization: keras.layers.BatchNormalization,
+    FastDropout: keras.layers.Dropout,
+}
+
+
+def with_keras_layers(model: keras.Model) -> keras.Model:
+    """A copy of `model` with Keras' own layers in place of this module's: same weights, same predictions.
+
+    The fast layers differ from Keras' only in how they train, so a model saved for use elsewhere carries
+    Keras' layers, and loading it needs Keras alone. The copy is compiled with the model's loss and metrics
+    and a fresh optimizer of the same configuration (training state is not carried over).
+    """
+
+    def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+        keras_class = KERAS_EQUIVALENTS.get(type(layer), type(layer))
+        return keras_class.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone_layer)
+    copy.set_weights(model.get_weights())
+    if model.optimizer is not None:
+        copy.compile(
+            optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
+            loss=model.loss,
+            metrics=["accuracy"],
+        )
+    return copy

@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from fashion_lib import seeding
-from fashion_lib.models import declare_search_space, make_hypermodel
-from fashion_lib.storage import atomic_write_json
+from fashion_lib import search_space, seeding
+from fashion_lib.models import make_hypermodel
+from fashion_lib.storage import atomic_write_json, to_builtin
 from fashion_lib.training import make_dataset
 
 OBJECTIVE = "val_accuracy"
@@ -40,12 +40,21 @@ class SearchResult:
     best epoch's val_accuracy, the value the oracle ranks by), best_epoch (1-based), duration_s (wall-clock
     seconds to build and train the trial's model), then one column per hyperparameter, missing where the
     hyperparameter did not exist in that trial (e.g. units_2 when num_layers < 3): NaN in float columns,
-    <NA> in integer ones (pandas' nullable Int64, so units stay integers).
+    <NA> in integer ones (pandas' nullable Int64, so units stay integers). `search_images` is the number
+    of training images the trials trained on when this process ran the search, and `reused_from` the
+    folder of a search that was read rather than run (see `search_or_reuse`).
     """
 
     best_hyperparameters: dict[str, Any]
     trials: pd.DataFrame
     best_trial_id: str
+    search_images: int | None = None
+    reused_from: Path | None = None
+
+    @property
+    def best_trial(self) -> pd.Series:
+        """The trials-table row of the best trial."""
+        return self.trials.set_index("trial_id").loc[self.best_trial_id]
 
 
 class _TrialTimer(keras_tuner.Tuner):
@@ -64,15 +73,6 @@ class _TrialTimer(keras_tuner.Tuner):
         return results
 
 
-def default_values(space: keras_tuner.HyperParameters) -> dict[str, Any]:
-    """The space's reference configuration: every active hyperparameter at its declared default."""
-    configuration = keras_tuner.HyperParameters()
-    # Registering a hyperparameter sets its default when its conditions hold under the values set so far;
-    # parents are declared before their conditional children, so the conditions resolve in order.
-    configuration.merge(space.space)
-    return dict(configuration.values)
-
-
 class _ReferenceFirst:
     """Oracle mixin: a search's first trial is the space's reference configuration (its defaults).
 
@@ -86,7 +86,7 @@ class _ReferenceFirst:
         if not self.trials:
             return {
                 "status": keras_tuner.engine.trial.TrialStatus.RUNNING,
-                "values": default_values(self.hyperparameters),
+                "values": search_space.default_values(self.hyperparameters),
             }
         return super().populate_space(trial_id)
 
@@ -178,16 +178,7 @@ def _make_tuner(
         # <KERASTUNER_TUNER_ID>.json); a distributed search's chief and workers may have left none of that name.
         # Reading the oracle's files again after Keras Tuner did is harmless: the result is the same.
         tuner.oracle.reload()
-    # A reloaded search keeps the space it was started with; resuming or reading it with another space
-    # would mix two spaces in one table, so refuse.
-    found = {parameter.name for parameter in tuner.oracle.hyperparameters.space}
-    expected = {parameter.name for parameter in declare_search_space(hypermodel).space}
-    if found != expected:
-        raise ValueError(
-            f"The search in {Path(directory) / model_name} has hyperparameters {sorted(found)}, which are not "
-            f"those of the {space!r} space of {model_name!r} ({sorted(expected)}). Pass the space it was run "
-            "with, or another directory, or overwrite=True to start afresh."
-        )
+    search_space.check_same_space(tuner.oracle.hyperparameters, model_name, space, directory)
     return tuner
 
 
@@ -197,10 +188,6 @@ def _read_duration(trial_dir: Path) -> float:
     except (OSError, ValueError, KeyError):
         # Trials interrupted before they finished have no duration file.
         return math.nan
-
-
-def _builtin(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_integer_parameter(parameter: Any) -> bool:
@@ -247,7 +234,7 @@ def _result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> Search
         )
     return SearchResult(
         # Python builtins rather than NumPy scalars, so the dict goes to JSON or YAML as it is.
-        best_hyperparameters={name: _builtin(value) for name, value in best[0].hyperparameters.values.items()},
+        best_hyperparameters={name: to_builtin(value) for name, value in best[0].hyperparameters.values.items()},
         trials=trials,
         best_trial_id=best[0].trial_id,
     )
@@ -470,3 +457,29 @@ def copy_search(source_directory: str | Path, target_directory: str | Path, mode
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
+
+
+def search_or_reuse(
+    model_name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    directory: str | Path,
+    reuse_directory: str | Path | None = None,
+    space: str = "seed",
+    **search_options: Any,
+) -> SearchResult:
+    """A model notebook's search: run it into `directory`, or read the finished one in `reuse_directory`.
+
+    A reused search (e.g. one spread over machines with `python -m fashion_lib tune`) is copied into
+    `directory` first, so that the run keeps the trials its model came from; the result's `reused_from`
+    names it. A search run here trains on `train_x` (the result's `search_images` counts them); the
+    `search_options` are `run_search`'s keyword arguments.
+    """
+    if reuse_directory:
+        copy_search(reuse_directory, directory, model_name)
+        return replace(load_search(reuse_directory, model_name, space), reused_from=Path(reuse_directory))
+    result = run_search(model_name, train_x, train_y, val_x, val_y, directory=directory, space=space, **search_options)
+    return replace(result, search_images=len(train_y))
