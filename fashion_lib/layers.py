@@ -1,10 +1,11 @@
 """Batch normalisation and dropout as Keras computes them, in fewer TensorFlow kernels.
 
 On a CPU the element-wise work around the matrix products is a large share of a training step, the more
-so the fewer channels a model has: Keras' BatchNormalization trains through a dozen small kernels (moments, normalisation, their
-gradients) and its Dropout draws one float per value. These two layers keep Keras' arithmetic and
-replace the training-time computation: TensorFlow's fused batch-normalisation kernel (one operation
-forward, one backward, run by oneDNN) and a dropout mask drawn as 16-bit integers, two per random word.
+so the fewer channels a model has: Keras' BatchNormalization trains through a dozen small kernels
+(moments, normalisation, their gradients) and its Dropout draws one float per value. These two layers
+keep Keras' arithmetic and replace the training-time computation: TensorFlow's fused batch-normalisation
+kernel (one operation forward, one backward, run by oneDNN) and a dropout mask drawn as 16-bit integers,
+two per random word.
 Anything they do not handle (another backend, masks, renormalisation, other axes or dtypes, noise
 shapes) goes to the Keras layer unchanged. `make bench` measures the speed; tests/test_layers.py checks
 that they compute what Keras' layers compute. They only change training, so saved models carry Keras'

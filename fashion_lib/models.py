@@ -351,8 +351,9 @@ class CNNHyperModel(_SpaceHyperModel):
 
     Every search starts from its space's defaults (fashion_lib.tuning). The seed space keeps Keras Tuner's
     plain defaults (one block of 8 filters: the cheapest model). The extended space's defaults are a
-    reference configuration that trained well in longer hand-run trainings: three blocks of 32/64/128 filters, dropout 0.15, a dense layer of 256 units with dropout 0.3, no augmentation, Adam at
-    0.001 — the largest model of the space, which short random trials seldom draw.
+    reference configuration that trained well in longer hand-run trainings: three blocks of 32/64/128
+    filters, dropout 0.15, a dense layer of 256 units with dropout 0.3, no augmentation, Adam at 0.001 — the
+    largest model of the space, which short random trials seldom draw.
     """
 
     model_name = "cnn"

@@ -1,8 +1,8 @@
 """One seed drives a run: Python, NumPy, TensorFlow/Keras and op determinism.
 
-Python's string hashing (PYTHONHASHSEED) is not set here: it is fixed when the interpreter starts, so
-setting it from inside a running process would have no effect, and nothing in the pipeline depends on
-the iteration order of sets of strings.
+Python's string hashing (PYTHONHASHSEED) is not set here: it is fixed when the interpreter starts, and
+setting it from inside a running process has no effect. A process whose results must not depend on the
+order of a set of strings has to be started with it set.
 """
 
 from __future__ import annotations
