@@ -61,7 +61,11 @@ def reliability_table(y_true: Any, probabilities: Any, *, bins: int = DEFAULT_BI
 
 def expected_calibration_error(y_true: Any, probabilities: Any, *, bins: int = DEFAULT_BINS) -> float:
     """ECE with `bins` equal-width confidence bins (see the module docstring); 0 is perfectly calibrated."""
-    table = reliability_table(y_true, probabilities, bins=bins)
+    return table_calibration_error(reliability_table(y_true, probabilities, bins=bins))
+
+
+def table_calibration_error(table: pd.DataFrame) -> float:
+    """The ECE of a `reliability_table`: its bins' accuracy-confidence gaps, weighted by their shares of images."""
     filled = table[table["count"] > 0]
     weights = filled["count"] / filled["count"].sum()
     return float(np.sum(weights * np.abs(filled["accuracy"] - filled["confidence"])))
