@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib.models import build_from_hyperparameters, declare_search_space, make_hypermodel
-from fashion_lib.tuning import SearchResult, default_values, load_search, run_search
+from fashion_lib.models import make_hypermodel
+from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, default_values
+from fashion_lib.tuning import SearchResult, load_search, run_search
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
