@@ -67,6 +67,13 @@ def run_dir(profile: str) -> Path:
     return RUNS_DIR / profile
 
 
+def notebook_run_dir(run_dir: str | Path, profile: str) -> Path:
+    """The folder a notebook writes to, created if missing: `run_dir` when given, else runs/<profile>/."""
+    folder = Path(run_dir) if run_dir else globals()["run_dir"](profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def report_dir(profile: str) -> Path:
     """Folder holding a profile's HTML/PDF report and metrics.json."""
     return REPORT_DIR / profile

@@ -106,8 +106,8 @@ def with_keras_layers(model: keras.Model) -> keras.Model:
     """A copy of `model` with Keras' own layers in place of this module's: same weights, same predictions.
 
     The fast layers differ from Keras' only in how they train, so a model saved for use elsewhere carries
-    Keras' layers, and loading it needs Keras alone. The copy is compiled with the model's loss and metrics
-    and a fresh optimizer of the same configuration (training state is not carried over).
+    Keras' layers, and loading it needs Keras alone. A compiled model's copy is compiled alike, with an
+    optimizer of the same configuration holding the same state.
     """
 
     def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -121,5 +121,11 @@ def with_keras_layers(model: keras.Model) -> keras.Model:
             optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
             loss=model.loss,
             metrics=["accuracy"],
+            steps_per_execution=model.steps_per_execution,
         )
+        if model.optimizer.built:
+            # Same trainable variables in the same order, so the optimizer's slots line up one to one.
+            copy.optimizer.build(copy.trainable_variables)
+            for target, source in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
+                target.assign(source)
     return copy
