@@ -165,7 +165,7 @@ def test_a_chief_asked_to_finish_fails_the_trials_of_vanished_workers(tmp_path: 
 @pytest.mark.slow
 def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_path: Path) -> None:
     """Two workers, one killed mid-trial: it restarts, the trial reruns, every trial completes exactly once."""
-    from fashion_lib import pipeline, tuning
+    from fashion_lib import pipeline, search_results, tuning
     from fashion_lib.results import read_results
 
     directory = tmp_path / "tuner"
@@ -238,7 +238,7 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
     best_row = trials.set_index("trial_id").loc[result.best_trial_id]
     assert best_row["score"] == trials["score"].max()
     assert result.best_hyperparameters == pytest.approx(
-        {name: value for name, value in best_row.items() if name not in tuning.TRIAL_COLUMNS and not pd.isna(value)}
+        {name: value for name, value in best_row.items() if name not in search_results.TRIAL_COLUMNS and not pd.isna(value)}
     )
     assert f"Best: trial {result.best_trial_id}," in text
 
