@@ -237,9 +237,8 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
     # The best hyperparameters are those of the table's best row.
     best_row = trials.set_index("trial_id").loc[result.best_trial_id]
     assert best_row["score"] == trials["score"].max()
-    assert result.best_hyperparameters == pytest.approx(
-        {name: value for name, value in best_row.items() if name not in search_results.TRIAL_COLUMNS and not pd.isna(value)}
-    )
+    hyperparameters = best_row.drop(search_results.TRIAL_COLUMNS[1:])
+    assert result.best_hyperparameters == pytest.approx(hyperparameters[hyperparameters.notna()].to_dict())
     assert f"Best: trial {result.best_trial_id}," in text
 
     # The MLP notebook reuses the search instead of running one, and trains its best configuration.
