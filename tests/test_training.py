@@ -446,19 +446,12 @@ def test_final_training_with_one_seed_records_a_list_of_one(small_split: dict, t
 
 
 @pytest.mark.parametrize("training_seeds", [0, 1.5, True])
-def test_final_training_refuses_a_bad_number_of_seeds(small_split: dict, tmp_path: Path, training_seeds) -> None:
-    search = SearchResult(TINY_MLP, pd.DataFrame({"trial_id": ["0"]}), "0")
+def test_final_training_refuses_a_bad_number_of_seeds(
+    small_split: dict, tmp_path: Path, monkeypatch, training_seeds
+) -> None:
     with pytest.raises(ValueError, match="training_seeds"):
-        train_and_record(
-            "mlp",
-            search,
-            _tiny_splits(small_split),
-            run_dir=tmp_path,
-            space="seed",
-            seed=SEED,
-            training_seeds=training_seeds,
-            epochs=1,
-        )
+        _train_seeds(small_split, tmp_path, training_seeds, monkeypatch)
+    assert not any(tmp_path.iterdir())
 
 
 def test_loading_missing_seed_probabilities_names_the_file(tmp_path: Path) -> None:
