@@ -47,14 +47,11 @@ BASELINES = {
         "baseline (Keras layers, NumPy, fit, batch 128, SGD 0.01)", learning_rate=0.01, momentum=0.0, **_BASELINE
     ),
 }
-# The project's path per model: the batch and the SGD rate at that batch (momentum 0.9). The MLP's matrix
-# multiplies run closer to the peak with large batches, but the batch must still reach the target in few
-# epochs: at 1024 with 0.04 (half the linearly scaled rate; the linear 0.08, and 0.16 at 2048, plateau
-# near 88% under this MLP's L2) it reached 88% validation in 17 epochs; batch 2048 runs faster per
-# epoch but needed 23-29 epochs at 0.02-0.08 (one-off measurements). The CNN, once its batch
-# normalisation was fused, ran faster with larger batches (one-off, epochs of 20,000 images: 6,900
-# images/s at 128, 7,900 at 256, 8,700 at 512, 9,000 at 1024); at 512 with 0.04 it reached 91% in 9
-# epochs, against 8 at 128 with 0.01.
+# The project's path per model: the batch and the SGD rate at that batch (momentum 0.9). Larger batches keep
+# the matrix multiplies closer to the CPU's peak, but a batch must still reach the target accuracy in few
+# epochs: the rate is half the linearly scaled one (the full scaling plateaued lower under the MLP's L2), and
+# each model's batch is the largest whose run reached the target in about as many epochs as batch 128 did.
+# The README's benchmark section has the measurements behind these choices.
 PROJECT_SETTINGS = {"mlp": (1024, 0.04), "cnn": (512, 0.04)}
 PROJECT_MOMENTUM = 0.9
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from fashion_lib.evaluation import _as_labels, _as_probabilities
+from fashion_lib.evaluation import as_labels, as_probabilities
 
 DEFAULT_BINS = 15
 # Probabilities of exactly 0 would give infinite log-probabilities; float32 softmax reaches ~1e-38.
@@ -30,8 +30,8 @@ _LOG_TEMPERATURE_BOUNDS = (np.log(0.05), np.log(20.0))
 
 
 def _labels_and_probabilities(y_true: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
-    true = _as_labels(y_true, "y_true")
-    probs = _as_probabilities(probabilities, "probabilities")
+    true = as_labels(y_true, "y_true")
+    probs = as_probabilities(probabilities, "probabilities")
     if len(true) != len(probs) or len(true) == 0:
         raise ValueError(
             f"y_true has {len(true)} labels and probabilities {len(probs)} rows: they must match and not be empty."
@@ -61,7 +61,11 @@ def reliability_table(y_true: Any, probabilities: Any, *, bins: int = DEFAULT_BI
 
 def expected_calibration_error(y_true: Any, probabilities: Any, *, bins: int = DEFAULT_BINS) -> float:
     """ECE with `bins` equal-width confidence bins (see the module docstring); 0 is perfectly calibrated."""
-    table = reliability_table(y_true, probabilities, bins=bins)
+    return table_calibration_error(reliability_table(y_true, probabilities, bins=bins))
+
+
+def table_calibration_error(table: pd.DataFrame) -> float:
+    """The ECE of a `reliability_table`: its bins' accuracy-confidence gaps, weighted by their shares of images."""
     filled = table[table["count"] > 0]
     weights = filled["count"] / filled["count"].sum()
     return float(np.sum(weights * np.abs(filled["accuracy"] - filled["confidence"])))
@@ -71,7 +75,7 @@ def apply_temperature(probabilities: Any, temperature: float) -> np.ndarray:
     """Probabilities after dividing the logits by `temperature` (> 1 softens, < 1 sharpens)."""
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
-    probs = _as_probabilities(probabilities, "probabilities")
+    probs = as_probabilities(probabilities, "probabilities")
     return special.softmax(np.log(np.maximum(probs, _PROBABILITY_FLOOR)) / temperature, axis=1)
 
 

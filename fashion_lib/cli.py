@@ -38,9 +38,12 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _termination_as_interrupt() -> Iterator[None]:
-    """Inside: SIGTERM and SIGHUP stop the command as Ctrl-C does, so that papermill shuts its kernel down
-    (on SIGTERM's default the kernel would outlive the command and keep computing)."""
+def termination_as_interrupt() -> Iterator[None]:
+    """Inside: SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does, so that the command's clean-up runs.
+
+    On SIGTERM's default a process would die at once and leave behind what it started: papermill's kernel,
+    or the chief and workers of a local search, still computing.
+    """
     previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
@@ -54,7 +57,7 @@ def _report(args: argparse.Namespace) -> int:
     from fashion_lib.pipeline import NotebookFailed, run_report
 
     try:
-        with _termination_as_interrupt():
+        with termination_as_interrupt():
             result = run_report(args.profile, args.set, show_code=args.show_code)
     except NotebookFailed as error:
         print(f"error: {error}", file=sys.stderr)
@@ -108,7 +111,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     """Run a search over a chief and workers on this machine, or one process of a search over machines."""
-    from fashion_lib.distributed import tune
+    from fashion_lib.search_supervisor import tune
 
     return tune(
         model=args.model,

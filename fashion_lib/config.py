@@ -11,6 +11,12 @@ PROFILES_DIR = PROJECT_ROOT / "profiles"
 RUNS_DIR = Path(os.environ.get("FASHION_RUNS_DIR", PROJECT_ROOT / "runs"))
 REPORT_DIR = Path(os.environ.get("FASHION_REPORT_DIR", PROJECT_ROOT / "report"))
 
+# The two models of the study and the search spaces each can be tuned over (see fashion_lib.models). They
+# live here, beside the paths, so that code that must not import TensorFlow (the pipeline, the supervisor
+# of a distributed search) reads the same names as the model builders.
+MODEL_NAMES: tuple[str, ...] = ("mlp", "cnn")
+SEARCH_SPACES: tuple[str, ...] = ("seed", "extended")
+
 # Name of the Jupyter kernel that `make setup` registers and papermill uses.
 KERNEL_NAME = "fashion-report"
 
@@ -59,6 +65,13 @@ DATA_MD5 = {
 def run_dir(profile: str) -> Path:
     """Folder holding a profile's models, tuner trials and intermediate results."""
     return RUNS_DIR / profile
+
+
+def notebook_run_dir(run_dir: str | Path, profile: str) -> Path:
+    """The folder a notebook writes to, created if missing: `run_dir` when given, else runs/<profile>/."""
+    folder = Path(run_dir) if run_dir else globals()["run_dir"](profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def report_dir(profile: str) -> Path:

@@ -21,12 +21,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fashion_lib import config
+from fashion_lib.storage import to_builtin
 
 # Softmax rows sum to 1 up to float32 rounding; anything further off is logits or garbage.
 _PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
-def _as_labels(labels: Any, name: str) -> np.ndarray:
+def as_labels(labels: Any, name: str) -> np.ndarray:
     """`labels` as a 1-D int64 array of class indices, or ValueError saying what is wrong."""
     array = np.asarray(labels)
     if array.ndim != 1:
@@ -47,10 +48,10 @@ def _as_labels(labels: Any, name: str) -> np.ndarray:
     return array
 
 
-def _as_label_pair(y_true: Any, y_pred: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
+def as_label_pair(y_true: Any, y_pred: Any, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
     """Validated true and predicted labels of equal, non-zero length."""
-    true = _as_labels(y_true, "y_true")
-    pred = _as_labels(y_pred, pred_name)
+    true = as_labels(y_true, "y_true")
+    pred = as_labels(y_pred, pred_name)
     if len(true) != len(pred):
         raise ValueError(f"y_true has {len(true)} labels but {pred_name} has {len(pred)}: they must match.")
     if len(true) == 0:
@@ -58,7 +59,7 @@ def _as_label_pair(y_true: Any, y_pred: Any, pred_name: str = "y_pred") -> tuple
     return true, pred
 
 
-def _as_probabilities(probabilities: Any, name: str) -> np.ndarray:
+def as_probabilities(probabilities: Any, name: str) -> np.ndarray:
     """`probabilities` as an (n, 10) float64 array of softmax rows, or ValueError."""
     array = np.asarray(probabilities, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != config.NUM_CLASSES:
@@ -87,13 +88,13 @@ def _check_class_index(class_index: int) -> int:
 
 def accuracy(y_true: Any, y_pred: Any) -> float:
     """Fraction of examples whose predicted label equals the true label."""
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     return float(np.mean(true == pred))
 
 
 def confusion_matrix_frame(y_true: Any, y_pred: Any) -> pd.DataFrame:
     """Counts of (true, predicted) pairs: rows are true class names, columns predicted class names."""
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     # bincount over the flattened (true, pred) cell index keeps all 10x10 cells, even empty ones.
     counts = np.bincount(true * config.NUM_CLASSES + pred, minlength=config.NUM_CLASSES**2)
     return pd.DataFrame(
@@ -111,7 +112,7 @@ def per_class_metrics(y_true: Any, y_pred: Any) -> pd.DataFrame:
     it is kept as its own column so that the report can use the seed's word. Precision of a class
     that is never predicted, and recall of a class with no examples, are 0 (zero_division=0).
     """
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     labels = list(range(config.NUM_CLASSES))
     precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=labels, zero_division=0)
     correct = np.bincount(true[true == pred], minlength=config.NUM_CLASSES)
@@ -143,7 +144,7 @@ def top_confusion(y_true: Any, y_pred: Any) -> dict[str, Any]:
 
 def misclassified_indices(y_true: Any, y_pred: Any, class_index: int) -> np.ndarray:
     """Indices, in order, of examples of true class `class_index` that were predicted wrongly."""
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     class_index = _check_class_index(class_index)
     return np.flatnonzero((true == class_index) & (pred != true))
 
@@ -155,8 +156,8 @@ def corrected_indices(
     class_index: int | None = None,
 ) -> np.ndarray:
     """Indices, in order, where the first model is wrong and the second right (optionally of one true class)."""
-    true, wrong = _as_label_pair(y_true, pred_wrong_model, "pred_wrong_model")
-    _, right = _as_label_pair(true, pred_right_model, "pred_right_model")
+    true, wrong = as_label_pair(y_true, pred_wrong_model, "pred_wrong_model")
+    _, right = as_label_pair(true, pred_right_model, "pred_right_model")
     mask = (wrong != true) & (right == true)
     if class_index is not None:
         mask &= true == _check_class_index(class_index)
@@ -174,8 +175,8 @@ def compare_models(y_true: Any, pred_a: Any, pred_b: Any) -> dict[str, Any]:
     `mcnemar_p_value` is McNemar's exact test: a two-sided binomial test of `only_a_wrong` against
     `only_b_wrong` with p = 1/2; it is 1.0 when the models never disagree on correctness.
     """
-    true, a = _as_label_pair(y_true, pred_a, "pred_a")
-    _, b = _as_label_pair(true, pred_b, "pred_b")
+    true, a = as_label_pair(y_true, pred_a, "pred_a")
+    _, b = as_label_pair(true, pred_b, "pred_b")
     a_wrong = a != true
     b_wrong = b != true
     only_a_wrong = int(np.sum(a_wrong & ~b_wrong))
@@ -216,7 +217,7 @@ def hard_vote(
     """
     if len(predictions) == 0:
         raise ValueError("hard_vote needs at least one model's predictions.")
-    labels = [_as_labels(pred, f"predictions[{i}]") for i, pred in enumerate(predictions)]
+    labels = [as_labels(pred, f"predictions[{i}]") for i, pred in enumerate(predictions)]
     lengths = {len(pred) for pred in labels}
     if len(lengths) != 1:
         raise ValueError(f"All predictions must have the same length, got lengths {[len(p) for p in labels]}.")
@@ -234,7 +235,7 @@ def hard_vote(
         )
     summed = np.zeros((n, config.NUM_CLASSES))
     for i, probs in enumerate(probabilities):
-        array = _as_probabilities(probs, f"probabilities[{i}]")
+        array = as_probabilities(probs, f"probabilities[{i}]")
         if len(array) != n:
             raise ValueError(f"probabilities[{i}] has {len(array)} rows but the predictions have {n}.")
         summed += array
@@ -246,7 +247,7 @@ def soft_vote(probabilities: Sequence[Any], weights: Sequence[float] | None = No
     """Weighted mean of several models' class probabilities; argmax(axis=1) of the result gives labels."""
     if len(probabilities) == 0:
         raise ValueError("soft_vote needs at least one model's probabilities.")
-    arrays = [_as_probabilities(probs, f"probabilities[{i}]") for i, probs in enumerate(probabilities)]
+    arrays = [as_probabilities(probs, f"probabilities[{i}]") for i, probs in enumerate(probabilities)]
     shapes = [array.shape for array in arrays]
     if len(set(shapes)) != 1:
         raise ValueError(f"All probability arrays must have the same shape, got {shapes}.")
@@ -263,8 +264,8 @@ def soft_vote(probabilities: Sequence[Any], weights: Sequence[float] | None = No
 
 def summarise(y_true: Any, probabilities: Any) -> dict[str, Any]:
     """Test accuracy and per-class metrics of one model's probabilities, as a JSON-ready dict."""
-    probs = _as_probabilities(probabilities, "probabilities")
-    true = _as_labels(y_true, "y_true")
+    probs = as_probabilities(probabilities, "probabilities")
+    true = as_labels(y_true, "y_true")
     if len(true) != len(probs):
         raise ValueError(f"y_true has {len(true)} labels but probabilities has {len(probs)} rows: they must match.")
     pred = probs.argmax(axis=1)
@@ -272,23 +273,18 @@ def summarise(y_true: Any, probabilities: Any) -> dict[str, Any]:
     return {
         "test_accuracy": accuracy(true, pred),
         "per_class": {
-            name: {column: _to_builtin(value) for column, value in row.items()}
+            name: {column: to_builtin(value) for column, value in row.items()}
             for name, row in per_class.to_dict(orient="index").items()
         },
     }
-
-
-def _to_builtin(value: Any) -> Any:
-    """A NumPy scalar as the matching Python int or float, so that json.dumps accepts it."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _validation_arrays(validation_labels: Any, validation_probabilities: Sequence[Any]) -> tuple[np.ndarray, list]:
     """Validated validation labels and one (n, 10) probability array per model, all of the same length."""
     if len(validation_probabilities) < 2:
         raise ValueError("An ensemble needs the validation probabilities of at least two models.")
-    true = _as_labels(validation_labels, "validation_labels")
-    arrays = [_as_probabilities(p, f"validation_probabilities[{i}]") for i, p in enumerate(validation_probabilities)]
+    true = as_labels(validation_labels, "validation_labels")
+    arrays = [as_probabilities(p, f"validation_probabilities[{i}]") for i, p in enumerate(validation_probabilities)]
     if any(len(array) != len(true) for array in arrays) or len(true) == 0:
         raise ValueError(
             f"validation_labels has {len(true)} labels but the probability arrays have "
@@ -372,7 +368,7 @@ def fit_stacking(
 
 def stacking_probabilities(model: Pipeline, probabilities: Sequence[Any]) -> np.ndarray:
     """Class probabilities of a fitted stacking ensemble for the models' `probabilities` (same model order)."""
-    arrays = [_as_probabilities(p, f"probabilities[{i}]") for i, p in enumerate(probabilities)]
+    arrays = [as_probabilities(p, f"probabilities[{i}]") for i, p in enumerate(probabilities)]
     expected = model.n_features_in_ // config.NUM_CLASSES
     if len(arrays) != expected or len({len(a) for a in arrays}) != 1:
         raise ValueError(
@@ -384,8 +380,8 @@ def stacking_probabilities(model: Pipeline, probabilities: Sequence[Any]) -> np.
 def class_changes(y_true: Any, reference_pred: Any, new_pred: Any, class_index: int) -> dict[str, int]:
     """Of one true class: how many `new_pred` fixes (reference wrong, new right) and breaks (the reverse)."""
     class_index = _check_class_index(class_index)
-    true, reference = _as_label_pair(y_true, reference_pred, "reference_pred")
-    _, new = _as_label_pair(true, new_pred, "new_pred")
+    true, reference = as_label_pair(y_true, reference_pred, "reference_pred")
+    _, new = as_label_pair(true, new_pred, "new_pred")
     of_class = true == class_index
     return {
         "fixed": int(np.sum(of_class & (reference != true) & (new == true))),

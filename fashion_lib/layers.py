@@ -1,14 +1,15 @@
 """Batch normalisation and dropout as Keras computes them, in fewer TensorFlow kernels.
 
-On a CPU the element-wise work around the matrix products is a large share of a training step (about a
-third of the reference MLP's, measured on 2 cores, and more of the small-channel CNN's): Keras'
-BatchNormalization trains through a dozen small kernels (moments, normalisation, their
-gradients) and its Dropout draws one float per value. These two layers keep Keras' arithmetic and
-replace the training-time computation: TensorFlow's fused batch-normalisation kernel (one operation
-forward, one backward, run by oneDNN) and a dropout mask drawn as 16-bit integers, two per random word.
+On a CPU the element-wise work around the matrix products is a large share of a training step, the more
+so the fewer channels a model has: Keras' BatchNormalization trains through a dozen small kernels
+(moments, normalisation, their gradients) and its Dropout draws one float per value. These two layers
+keep Keras' arithmetic and replace the training-time computation: TensorFlow's fused batch-normalisation
+kernel (one operation forward, one backward, run by oneDNN) and a dropout mask drawn as 16-bit integers,
+two per random word.
 Anything they do not handle (another backend, masks, renormalisation, other axes or dtypes, noise
 shapes) goes to the Keras layer unchanged. `make bench` measures the speed; tests/test_layers.py checks
-that they compute what Keras' layers compute.
+that they compute what Keras' layers compute. They only change training, so saved models carry Keras'
+own layers instead (`with_keras_layers`) and load without this project.
 """
 
 from __future__ import annotations
@@ -94,5 +95,37 @@ class FastDropout(keras.layers.Dropout):
         return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
 
 
-# For keras.saving.load_model(..., custom_objects=CUSTOM_OBJECTS): a saved model names these classes.
-CUSTOM_OBJECTS = {layer.__name__: layer for layer in (FusedBatchNormalization, FastDropout)}
+# Each fast layer and the Keras layer whose arithmetic it keeps; their configurations and weights are the same.
+KERAS_EQUIVALENTS: dict[type[keras.layers.Layer], type[keras.layers.Layer]] = {
+    FusedBatchNormalization: keras.layers.BatchNormalization,
+    FastDropout: keras.layers.Dropout,
+}
+
+
+def with_keras_layers(model: keras.Model) -> keras.Model:
+    """A copy of `model` with Keras' own layers in place of this module's: same weights, same predictions.
+
+    The fast layers differ from Keras' only in how they train, so a model saved for use elsewhere carries
+    Keras' layers, and loading it needs Keras alone. A compiled model's copy is compiled alike, with an
+    optimizer of the same configuration holding the same state.
+    """
+
+    def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+        keras_class = KERAS_EQUIVALENTS.get(type(layer), type(layer))
+        return keras_class.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone_layer)
+    copy.set_weights(model.get_weights())
+    if model.optimizer is not None:
+        copy.compile(
+            optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
+            loss=model.loss,
+            metrics=["accuracy"],
+            steps_per_execution=model.steps_per_execution,
+        )
+        if model.optimizer.built:
+            # Same trainable variables in the same order, so the optimizer's slots line up one to one.
+            copy.optimizer.build(copy.trainable_variables)
+            for target, source in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
+                target.assign(source)
+    return copy

@@ -17,12 +17,10 @@ from typing import Any
 import keras
 import keras_tuner
 import numpy as np
-import pandas as pd
 
 from fashion_lib import config, layers
+from fashion_lib.config import MODEL_NAMES, SEARCH_SPACES
 
-MODEL_NAMES = ("mlp", "cnn")
-SPACES = ("seed", "extended")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 # The MLP search spaces go up to this many hidden layers; per-layer hyperparameters are declared for
@@ -87,9 +85,9 @@ def make_optimizer(
 
 
 # Training (and evaluation) steps per call of Keras' compiled step function. With one, Keras returns to
-# Python after every batch; with several it loops inside the graph, which made the reference models train
-# 3-5% faster on 2 cores (one-off, epochs of 20,000 images). Only batch-level callbacks see a difference:
-# they run once per call, and none of this project's callbacks is batch-level.
+# Python after every batch; with several it loops inside the graph and saves that round trip, which counts
+# when the steps themselves are short, as they are for these small models on a CPU. Only batch-level
+# callbacks see a difference: they run once per call, and none of this project's callbacks is batch-level.
 STEPS_PER_EXECUTION = 8
 
 
@@ -264,7 +262,7 @@ class _SpaceHyperModel(keras_tuner.HyperModel):
     model_name = ""
 
     def __init__(self, space: str = "seed") -> None:
-        self.space = _check_choice("search space", space, SPACES)
+        self.space = _check_choice("search space", space, SEARCH_SPACES)
         super().__init__(name=f"{self.model_name}_{space}")
 
     def builder_arguments(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
@@ -290,8 +288,8 @@ class MLPHyperModel(_SpaceHyperModel):
 
     Every search starts from its space's defaults (fashion_lib.tuning). The seed space keeps Keras Tuner's
     plain defaults (the smallest values and first choices: the cheapest model). The extended space's
-    defaults are a reference that reached 89.6% validation accuracy in a hand-run training of 37 epochs:
-    two layers of 1024 units, dropout 0.3, no L2, Adam at 0.001.
+    defaults are a reference configuration that trained well in longer hand-run trainings: two layers of
+    1024 units, dropout 0.3, no L2, Adam at 0.001.
     """
 
     model_name = "mlp"
@@ -348,14 +346,14 @@ class CNNHyperModel(_SpaceHyperModel):
         [0.0001, 0.1] log-sampled, only for adamw. The kernel stays 3x3: two stacked 3x3 convolutions
         (convs_per_block=2) see a 5x5 neighbourhood for 18/25 of a 5x5 kernel's cost. Two convolutions per
         block with 32 first-block filters are left out: they cost up to 29 M multiply-adds per image, four
-        times the largest model here (32/64/128 filters, one convolution per block, about 7.5 M), and would
-        take most of an hour for one training on two cores.
+        times the largest model here (32/64/128 filters, one convolution per block, about 7.5 M), too much
+        for a training on a couple of CPU cores.
 
     Every search starts from its space's defaults (fashion_lib.tuning). The seed space keeps Keras Tuner's
     plain defaults (one block of 8 filters: the cheapest model). The extended space's defaults are a
-    reference that reached 93.8% validation accuracy by epoch 17 in a hand-run training: three blocks of
-    32/64/128 filters, dropout 0.15, a dense layer of 256 units with dropout 0.3, no augmentation, Adam at
-    0.001 — the largest model of the space, which short random trials seldom draw.
+    reference configuration that trained well in longer hand-run trainings: three blocks of 32/64/128
+    filters, dropout 0.15, a dense layer of 256 units with dropout 0.3, no augmentation, Adam at 0.001 — the
+    largest model of the space, which short random trials seldom draw.
     """
 
     model_name = "cnn"
@@ -412,107 +410,3 @@ def make_hypermodel(model_name: str, space: str = "seed") -> MLPHyperModel | CNN
     """The hypermodel for "mlp" or "cnn" over the "seed" or "extended" search space."""
     _check_choice("model name", model_name, MODEL_NAMES)
     return MLPHyperModel(space) if model_name == "mlp" else CNNHyperModel(space)
-
-
-def declare_search_space(hypermodel: MLPHyperModel | CNNHyperModel) -> keras_tuner.HyperParameters:
-    """A `HyperParameters` holding every hyperparameter of the hypermodel's space, conditional ones included.
-
-    The builders declare each conditional hyperparameter whether or not its branch is active, so one
-    pass over `builder_arguments` registers the whole space without building a model.
-    """
-    hp = keras_tuner.HyperParameters()
-    hypermodel.builder_arguments(hp)
-    return hp
-
-
-def _format_number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return str(value)
-    return f"{value:g}"
-
-
-def _describe_values(parameter: keras_tuner.engine.hyperparameters.HyperParameter) -> str:
-    """A readable description of a hyperparameter's possible values: choices or a range."""
-    config_ = parameter.get_config()
-    kind = type(parameter).__name__
-    if kind == "Choice":
-        return ", ".join(_format_number(v) for v in config_["values"])
-    if kind == "Boolean":
-        return "False, True"
-    if kind == "Fixed":
-        return _format_number(config_["value"])
-    text = f"{_format_number(config_['min_value'])} - {_format_number(config_['max_value'])}"
-    step = config_.get("step")
-    if step is not None and not (kind == "Int" and step == 1):
-        text += f", step {_format_number(step)}"
-    if config_.get("sampling", "linear") != "linear":
-        text += f" ({config_['sampling']})"
-    return text
-
-
-def _describe_conditions(parameter: keras_tuner.engine.hyperparameters.HyperParameter) -> str:
-    """Which parent values make the hyperparameter exist; "" when it always exists."""
-    parts = []
-    for condition in parameter.conditions:
-        values = ", ".join(_format_number(v) for v in condition.values)
-        parts.append(f"{condition.name} in {{{values}}}")
-    return " and ".join(parts)
-
-
-def search_space_table(hypermodel: MLPHyperModel | CNNHyperModel) -> pd.DataFrame:
-    """One row per hyperparameter: name, kind, values (choices or range) and condition (empty: always)."""
-    rows = [
-        {
-            "name": parameter.name,
-            "kind": type(parameter).__name__,
-            "values": _describe_values(parameter),
-            "condition": _describe_conditions(parameter),
-        }
-        for parameter in declare_search_space(hypermodel).space
-    ]
-    return pd.DataFrame(rows, columns=["name", "kind", "values", "condition"])
-
-
-def _plain_value(value: Any) -> Any:
-    """NumPy scalars (e.g. from a DataFrame row) as Python builtins, integral floats as ints."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def build_from_hyperparameters(model_name: str, values: dict[str, Any], space: str = "seed") -> keras.Model:
-    """Build the model that a dict of hyperparameter values (e.g. a search's best) describes, for retraining.
-
-    Missing (None or NaN) entries are dropped, so a row of the trials table works too. Raises ValueError
-    for a name the space does not have or an active hyperparameter without a value.
-    """
-    hypermodel = make_hypermodel(model_name, space)
-    cleaned = {}
-    for name, value in dict(values).items():
-        missing = pd.isna(value)
-        if isinstance(missing, (bool, np.bool_)) and missing:
-            continue
-        cleaned[name] = _plain_value(value)
-    declared = declare_search_space(hypermodel)
-    unknown = sorted(set(cleaned) - {p.name for p in declared.space})
-    if unknown:
-        raise ValueError(
-            f"{unknown} are not hyperparameters of the {model_name!r} {space!r} search space; it has "
-            f"{[p.name for p in declared.space]}. Was the search run with another space?"
-        )
-    for parameter in declared.space:
-        # Integer hyperparameters must stay integers even when the dict went through floats.
-        if type(parameter).__name__ == "Float" and parameter.name in cleaned:
-            cleaned[parameter.name] = float(cleaned[parameter.name])
-    hp = keras_tuner.HyperParameters()
-    hp.values.update(cleaned)
-    hypermodel.builder_arguments(hp)
-    missing = [p.name for p in hp.space if hp.is_active(p) and p.name not in cleaned]
-    if missing:
-        raise ValueError(
-            f"No value for the active hyperparameters {missing} of the {model_name!r} {space!r} space: "
-            "pass the complete best-hyperparameter dict of the search."
-        )
-    return hypermodel.build(hp)

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from fashion_lib import config
+from fashion_lib.calibration import table_calibration_error
 
 # The one definition of class colours: tab10 has exactly ten distinct colours, one per class.
 CLASS_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -596,8 +597,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Fi
         if missing:
             raise ValueError(f"tables[{label!r}] lacks {sorted(missing)}: pass calibration.reliability_table's result.")
         filled = table[table["count"] > 0]
-        share = filled["count"] / filled["count"].sum()
-        ece = float(np.sum(share * np.abs(filled["accuracy"] - filled["confidence"])))
+        ece = table_calibration_error(table)
         width = (table["upper"] - table["lower"]).to_numpy(float)
         ax.bar(
             filled["lower"],

@@ -217,10 +217,12 @@ def load_classifier(path: str | Path) -> keras.Model:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from fashion_lib import layers
+    # Registers the project's training layers, which models saved before they were swapped for Keras' own on
+    # save still name; models saved now load with Keras alone.
+    from fashion_lib import layers  # noqa: F401
 
     try:
-        model = keras.saving.load_model(path, compile=False, custom_objects=layers.CUSTOM_OBJECTS)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file; all mean "not loadable".
         raise ModelError(
             f"{path}: not a Keras model that can be loaded ({_first_sentence(error)}). "

@@ -1,8 +1,12 @@
-"""One seed drives a run: Python, NumPy, TensorFlow/Keras and op determinism."""
+"""One seed drives a run: Python, NumPy, TensorFlow/Keras and op determinism.
+
+Python's string hashing (PYTHONHASHSEED) is not set here: it is fixed when the interpreter starts, and
+setting it from inside a running process has no effect. A process whose results must not depend on the
+order of a set of strings has to be started with it set.
+"""
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -10,7 +14,6 @@ import numpy as np
 
 def set_global_seed(seed: int, *, deterministic_ops: bool = True) -> None:
     """Seed every generator in use; with `deterministic_ops`, ask TensorFlow for deterministic kernels."""
-    os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
     import keras

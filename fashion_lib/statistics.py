@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_lib import config
-from fashion_lib.evaluation import _as_label_pair
+from fashion_lib.evaluation import as_label_pair
 
 INTERVAL_COLUMNS = ["estimate", "lower", "upper"]
 
@@ -50,7 +50,7 @@ def bootstrap_accuracy(
 ) -> dict[str, float]:
     """Test accuracy with its percentile-bootstrap interval: {"estimate", "lower", "upper"}."""
     _check_settings(resamples, confidence)
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     correct = (true == pred).astype(np.float64)
     samples = correct[bootstrap_indices(len(true), resamples=resamples, seed=seed)].mean(axis=1)
     lower, upper = percentile_interval(samples, confidence=confidence)
@@ -78,7 +78,7 @@ def bootstrap_per_class_f1(
 ) -> pd.DataFrame:
     """Per-class F1 with percentile-bootstrap intervals: columns estimate, lower, upper, indexed by class name."""
     _check_settings(resamples, confidence)
-    true, pred = _as_label_pair(y_true, y_pred)
+    true, pred = as_label_pair(y_true, y_pred)
     indices = bootstrap_indices(len(true), resamples=resamples, seed=seed)
     samples = _f1_per_class(true[indices], pred[indices])
     estimate = _f1_per_class(true[None, :], pred[None, :])[0]
@@ -98,8 +98,8 @@ def paired_bootstrap_difference(
     which model a is strictly more accurate, a plain-words companion to the interval.
     """
     _check_settings(resamples, confidence)
-    true, a = _as_label_pair(y_true, pred_a, "pred_a")
-    _, b = _as_label_pair(true, pred_b, "pred_b")
+    true, a = as_label_pair(y_true, pred_a, "pred_a")
+    _, b = as_label_pair(true, pred_b, "pred_b")
     # Per-image difference in correctness (-1, 0 or 1); resampling images keeps the two models paired.
     difference = (a == true).astype(np.float64) - (b == true).astype(np.float64)
     samples = difference[bootstrap_indices(len(true), resamples=resamples, seed=seed)].mean(axis=1)

@@ -43,7 +43,7 @@ def atomic_write_text(target: str | Path, text: str) -> None:
 
 def atomic_write_json(target: str | Path, data: Any) -> None:
     """Write `data` as indented JSON to `target` atomically."""
-    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def atomic_save(target: str | Path, save: Callable[[Path], None]) -> None:
@@ -52,10 +52,18 @@ def atomic_save(target: str | Path, save: Callable[[Path], None]) -> None:
         save(temporary)
 
 
-def _to_builtin(value: Any) -> Any:
-    """Convert NumPy scalars and arrays, which json cannot encode, to Python builtins."""
+def to_builtin(value: Any) -> Any:
+    """NumPy scalars and arrays as Python numbers and lists, paths as strings; anything else unchanged."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON.")
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """What json.dumps writes for a value it cannot encode itself: its builtin form, if it has one."""
+    converted = to_builtin(value)
+    if converted is value:
+        raise TypeError(f"Cannot write {type(value).__name__} to JSON.")
+    return converted

@@ -1,51 +1,31 @@
-"""Bayesian hyperparameter search with Keras Tuner (or random search, to compare), resumable, with a tidy
-table of its trials."""
+"""Bayesian hyperparameter search with Keras Tuner (or random search, to compare): new, resumed, reused or
+spread over processes; its outcome is read by fashion_lib.search_results."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import keras
 import keras_tuner
 import numpy as np
-import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from fashion_lib import seeding
-from fashion_lib.models import declare_search_space, make_hypermodel
+from fashion_lib import config, search_space, seeding
+from fashion_lib.data import Splits, stratified_subset
+from fashion_lib.models import make_hypermodel
+from fashion_lib.search_results import DURATION_FILE, SearchResult, result_from_oracle
 from fashion_lib.storage import atomic_write_json
 from fashion_lib.training import make_dataset
 
 OBJECTIVE = "val_accuracy"
-# Written by the tuner beside Keras Tuner's own trial.json: wall-clock seconds of the trial's last run.
-DURATION_FILE = "duration.json"
-TRIAL_COLUMNS = ["trial_id", "status", "score", "best_epoch", "duration_s"]
-
-
-@dataclass
-class SearchResult:
-    """A search's outcome: the best hyperparameter values, one table row per trial, and the best trial's id.
-
-    `trials` columns: trial_id, status (Keras Tuner's: COMPLETED, RUNNING, INVALID, FAILED), score (the
-    best epoch's val_accuracy, the value the oracle ranks by), best_epoch (1-based), duration_s (wall-clock
-    seconds to build and train the trial's model), then one column per hyperparameter, missing where the
-    hyperparameter did not exist in that trial (e.g. units_2 when num_layers < 3): NaN in float columns,
-    <NA> in integer ones (pandas' nullable Int64, so units stay integers).
-    """
-
-    best_hyperparameters: dict[str, Any]
-    trials: pd.DataFrame
-    best_trial_id: str
 
 
 class _TrialTimer(keras_tuner.Tuner):
@@ -64,15 +44,6 @@ class _TrialTimer(keras_tuner.Tuner):
         return results
 
 
-def default_values(space: keras_tuner.HyperParameters) -> dict[str, Any]:
-    """The space's reference configuration: every active hyperparameter at its declared default."""
-    configuration = keras_tuner.HyperParameters()
-    # Registering a hyperparameter sets its default when its conditions hold under the values set so far;
-    # parents are declared before their conditional children, so the conditions resolve in order.
-    configuration.merge(space.space)
-    return dict(configuration.values)
-
-
 class _ReferenceFirst:
     """Oracle mixin: a search's first trial is the space's reference configuration (its defaults).
 
@@ -86,7 +57,7 @@ class _ReferenceFirst:
         if not self.trials:
             return {
                 "status": keras_tuner.engine.trial.TrialStatus.RUNNING,
-                "values": default_values(self.hyperparameters),
+                "values": search_space.default_values(self.hyperparameters),
             }
         return super().populate_space(trial_id)
 
@@ -178,79 +149,8 @@ def _make_tuner(
         # <KERASTUNER_TUNER_ID>.json); a distributed search's chief and workers may have left none of that name.
         # Reading the oracle's files again after Keras Tuner did is harmless: the result is the same.
         tuner.oracle.reload()
-    # A reloaded search keeps the space it was started with; resuming or reading it with another space
-    # would mix two spaces in one table, so refuse.
-    found = {parameter.name for parameter in tuner.oracle.hyperparameters.space}
-    expected = {parameter.name for parameter in declare_search_space(hypermodel).space}
-    if found != expected:
-        raise ValueError(
-            f"The search in {Path(directory) / model_name} has hyperparameters {sorted(found)}, which are not "
-            f"those of the {space!r} space of {model_name!r} ({sorted(expected)}). Pass the space it was run "
-            "with, or another directory, or overwrite=True to start afresh."
-        )
+    search_space.check_same_space(tuner.oracle.hyperparameters, model_name, space, directory)
     return tuner
-
-
-def _read_duration(trial_dir: Path) -> float:
-    try:
-        return float(json.loads((trial_dir / DURATION_FILE).read_text())["duration_s"])
-    except (OSError, ValueError, KeyError):
-        # Trials interrupted before they finished have no duration file.
-        return math.nan
-
-
-def _builtin(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _is_integer_parameter(parameter: Any) -> bool:
-    """Whether a hyperparameter only takes integer values (Int, or a Choice among integers)."""
-    kind = type(parameter).__name__
-    if kind == "Int":
-        return True
-    if kind == "Choice":
-        values = parameter.values
-        return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
-    return False
-
-
-def _result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> SearchResult:
-    """The SearchResult of an oracle's trials, in the order they were started."""
-    parameter_names = list(dict.fromkeys(parameter.name for parameter in oracle.hyperparameters.space))
-    trial_ids = [i for i in oracle.start_order if i in oracle.trials]
-    trial_ids += sorted(set(oracle.trials) - set(trial_ids))
-    rows = []
-    for trial_id in trial_ids:
-        trial = oracle.trials[trial_id]
-        has_score = trial.score is not None and not math.isnan(trial.score)
-        row: dict[str, Any] = {
-            "trial_id": trial_id,
-            "status": trial.status,
-            "score": float(trial.score) if has_score else math.nan,
-            # Keras Tuner counts steps (epochs) from 0; the table counts epochs as Keras' logs do, from 1.
-            "best_epoch": int(trial.best_step) + 1 if has_score else pd.NA,
-            "duration_s": _read_duration(project_dir / f"trial_{trial_id}"),
-        }
-        row.update({name: trial.hyperparameters.values.get(name, math.nan) for name in parameter_names})
-        rows.append(row)
-    trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS + parameter_names)
-    trials["best_epoch"] = trials["best_epoch"].astype("Int64")
-    # Integer hyperparameters stay integers (with <NA> where absent) instead of turning into floats.
-    for parameter in oracle.hyperparameters.space:
-        if _is_integer_parameter(parameter):
-            trials[parameter.name] = trials[parameter.name].astype("Int64")
-    best = oracle.get_best_trials(1)
-    if not best:
-        raise RuntimeError(
-            f"The search in {project_dir} has no completed trial yet (statuses: "
-            f"{trials['status'].value_counts().to_dict()}). Run or resume it with run_search(..., overwrite=False)."
-        )
-    return SearchResult(
-        # Python builtins rather than NumPy scalars, so the dict goes to JSON or YAML as it is.
-        best_hyperparameters={name: _builtin(value) for name, value in best[0].hyperparameters.values.items()},
-        trials=trials,
-        best_trial_id=best[0].trial_id,
-    )
 
 
 def run_search(
@@ -310,7 +210,7 @@ def run_search(
         strategy=strategy,
     )
     _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, callbacks)
-    return _result_from_oracle(tuner.oracle, Path(tuner.project_dir))
+    return result_from_oracle(tuner.oracle, Path(tuner.project_dir))
 
 
 def _check_search_arguments(
@@ -448,7 +348,7 @@ def load_search(
         overwrite=False,
         strategy=strategy,
     )
-    return _result_from_oracle(tuner.oracle, project_dir)
+    return result_from_oracle(tuner.oracle, project_dir)
 
 
 def copy_search(source_directory: str | Path, target_directory: str | Path, model_name: str) -> Path:
@@ -470,3 +370,42 @@ def copy_search(source_directory: str | Path, target_directory: str | Path, mode
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
+
+
+def search_or_reuse(
+    model_name: str,
+    splits: Splits,
+    *,
+    directory: str | Path,
+    reuse_directory: str | Path = "",
+    space: str = "seed",
+    search_subset: int = 0,
+    seed: int = 1,
+    **search_options: Any,
+) -> SearchResult:
+    """A model notebook's search: run it into `directory`, or read the finished one in `reuse_directory`.
+
+    A reused search (e.g. one spread over machines with `python -m fashion_lib tune`; a relative folder is
+    read from the project root, where that command writes runs/) is copied into `directory` first, so that
+    the run keeps the trials its model came from; the result's `reused_from` names it. A search run here
+    trains its trials on a class-balanced `search_subset` of the training images (0: all of them), which
+    buys more trials, and validates on the validation split; the result's `search_images` counts them.
+    The `search_options` are `run_search`'s keyword arguments.
+    """
+    if reuse_directory:
+        source = config.PROJECT_ROOT / reuse_directory
+        copy_search(source, directory, model_name)
+        return replace(load_search(source, model_name, space), reused_from=source)
+    search_x, search_y = stratified_subset(splits.train_x, splits.train_y, search_subset or None, seed=seed)
+    result = run_search(
+        model_name,
+        search_x,
+        search_y,
+        splits.val_x,
+        splits.val_y,
+        directory=directory,
+        space=space,
+        seed=seed,
+        **search_options,
+    )
+    return replace(result, search_images=len(search_y))

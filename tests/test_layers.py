@@ -99,3 +99,20 @@ def test_models_with_the_fast_layers_save_and_load(tmp_path):
     loaded = keras.saving.load_model(path)
     assert {type(layer) for layer in loaded.layers} >= {layers.FusedBatchNormalization, layers.FastDropout}
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5)
+
+
+def test_the_copy_for_saving_has_keras_layers_the_same_weights_and_predictions():
+    model = models.build_mlp(hidden_units=(32, 16), dropout_rates=0.3)
+    images = np.random.default_rng(1).random((8, 28, 28), np.float32)
+    model.fit(images, np.arange(8) % 10, epochs=1, verbose=0)
+    copy = layers.with_keras_layers(model)
+    kinds = {type(layer) for layer in copy.layers}
+    assert {keras.layers.BatchNormalization, keras.layers.Dropout} <= kinds
+    assert not kinds & {layers.FusedBatchNormalization, layers.FastDropout}
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+    for copied, original in zip(copy.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(copied, original)
+    # The optimizer's state comes along, so training can go on from where it was.
+    for copied, original in zip(copy.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(copied.numpy(), original.numpy())
+    np.testing.assert_array_equal(copy.predict(images, verbose=0), model.predict(images, verbose=0))

@@ -262,3 +262,15 @@ def test_figures_render_and_stay_out_of_pyplot(
     assert plt.get_fignums() == open_before
     # Without pyplot's inline backend, IPython displays a figure through its own PNG repr.
     assert figures[3]._repr_png_().startswith(b"\x89PNG")
+
+
+def test_reliability_panels_are_titled_with_the_calibration_modules_ece() -> None:
+    from fashion_lib import calibration
+
+    generator = np.random.default_rng(0)
+    probabilities = generator.dirichlet(np.full(NUM_CLASSES, 0.3), size=400)
+    labels = generator.integers(0, NUM_CLASSES, size=400)
+    table = calibration.reliability_table(labels, probabilities, bins=10)
+    figure = plots.plot_reliability({"MLP": table})
+    expected = calibration.expected_calibration_error(labels, probabilities, bins=10)
+    assert figure.axes[0].get_title() == f"MLP\nECE {expected:.2%}"

@@ -84,6 +84,9 @@ def test_metrics_contract(quick_report):
         assert 0.5 < model["test_accuracy"] <= 1.0
         assert set(model["per_class"]) == set(config.CLASS_NAMES)
         assert {"precision", "recall", "f1", "support"} <= set(model["per_class"]["Shirt"])
+        # One final training per model in the quick profile; its run is the model evaluated above.
+        assert [run["seed"] for run in model["seed_runs"]] == [1] and model["seed_summary"]["k"] == 1
+        assert model["seed_runs"][0]["test_accuracy"] == model["test_accuracy"]
     # The quick profile's CNN search trains its trials on 2,000 of its 5,000 training images.
     assert (metrics["models"]["mlp"]["search_images"], metrics["models"]["cnn"]["search_images"]) == (5000, 2000)
     assert -1.0 <= metrics["comparison"]["kendall_tau"] <= 1.0

@@ -1,8 +1,14 @@
-"""Final training: schedule, callbacks, input pipeline, reproducibility, early stopping, saved outputs."""
+"""Final training: schedule, callbacks, input pipeline, reproducibility, early stopping, saved outputs, training
+on several devices, and the repeated-seed final training that the model notebooks record."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import keras
@@ -10,17 +16,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib import seeding
+from fashion_lib import search_space, seeding, training
+from fashion_lib.data import Splits
 from fashion_lib.models import build_cnn, build_mlp
+from fashion_lib.results import read_results
 from fashion_lib.training import (
     HISTORY_COLUMNS,
+    load_seed_probabilities,
     load_training_outputs,
     make_callbacks,
     make_dataset,
     make_lr_schedule,
     save_training_outputs,
+    train_and_record,
     train_model,
 )
+from fashion_lib.tuning import SearchResult
 
 TRAIN_SIZE = 300
 SEED = 7
@@ -225,10 +236,10 @@ def test_saved_outputs_reload_and_predict_the_same(trained_twice: list, small_sp
     assert isinstance(outputs["model"], keras.Model)
 
 
-@pytest.mark.slow
-def test_saved_augmented_cnn_reloads_and_predicts_the_same(small_split: dict, tmp_path: Path) -> None:
+def _train_and_save_cnn(small_split: dict, directory: Path, **architecture) -> np.ndarray:
+    """A one-block CNN trained for an epoch on 100 images and saved as cnn.keras; its test probabilities."""
     seeding.set_global_seed(SEED)
-    model = build_cnn(conv_blocks=1, filters=4, augment=True)
+    model = build_cnn(conv_blocks=1, filters=4, **architecture)
     history = train_model(
         model,
         small_split["train_x"][:100],
@@ -240,13 +251,209 @@ def test_saved_augmented_cnn_reloads_and_predicts_the_same(small_split: dict, tm
     )
     probabilities = model.predict(small_split["test_x"], verbose=0)
     save_training_outputs(
-        tmp_path, "cnn", model, history, test_probabilities=probabilities, validation_probabilities=probabilities[:5]
+        directory, "cnn", model, history, test_probabilities=probabilities, validation_probabilities=probabilities
     )
+    return probabilities
+
+
+@pytest.mark.slow
+def test_saved_augmented_cnn_reloads_and_predicts_the_same(small_split: dict, tmp_path: Path) -> None:
+    probabilities = _train_and_save_cnn(small_split, tmp_path, augment=True)
     reloaded = keras.saving.load_model(tmp_path / "cnn.keras")
     assert reloaded.input_shape == (None, 28, 28)
     np.testing.assert_allclose(reloaded.predict(small_split["test_x"], verbose=0), probabilities, atol=1e-6)
 
 
+# Loads a saved model with Keras alone, in an interpreter that never imports this project.
+LOAD_WITH_KERAS_ALONE = textwrap.dedent(
+    """
+    import sys
+
+    import keras
+    import numpy as np
+
+    model = keras.saving.load_model(sys.argv[1])
+    np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+    print(sorted(name for name in sys.modules if name.startswith("fashion_lib")))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_saved_model_loads_with_keras_alone_and_predicts_the_same(small_split: dict, tmp_path: Path) -> None:
+    # Batch normalisation and dropout: the two layers this project trains with its own classes.
+    probabilities = _train_and_save_cnn(small_split, tmp_path, dropout_rate=0.2)
+    np.save(tmp_path / "images.npy", small_split["test_x"])
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_KERAS_ALONE, "cnn.keras", "images.npy", "reloaded.npy"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
+    np.testing.assert_allclose(np.load(tmp_path / "reloaded.npy"), probabilities, atol=1e-6)
+
+
 def test_loading_missing_outputs_names_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"cnn\.keras.*train"):
         load_training_outputs(tmp_path, "cnn")
+
+
+def test_default_strategy_on_a_single_device_keeps_the_batch_size() -> None:
+    strategy = training.training_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert training.global_batch_size(128, strategy) == 128
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json
+
+    import tensorflow as tf
+
+    # Two logical CPU devices stand in for two accelerators; this must happen before TensorFlow starts.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    from fashion_lib import models, training
+    from fashion_lib.data import load_fashion_mnist, scale_images, stratified_subset
+
+    strategy = training.training_strategy(force_mirrored=True)
+    data = load_fashion_mnist()
+    images, labels = stratified_subset(data.train_images, data.train_labels, 1200, seed=1)
+    images = scale_images(images)
+    with strategy.scope():
+        model = models.build_mlp(hidden_units=(64,), learning_rate=0.05)
+    history = training.train_model(
+        model, images[:1000], labels[:1000], images[1000:], labels[1000:],
+        epochs=3, batch_size=training.global_batch_size(32, strategy), seed=1,
+    )
+    print(json.dumps({
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "global_batch_size": training.global_batch_size(32, strategy),
+        "mirrored_weights": isinstance(model.trainable_variables[0].value, tf.distribute.DistributedValues),
+        "steps_per_execution": model.steps_per_execution,
+        "loss": history["loss"].tolist(),
+        "val_accuracy": history["val_accuracy"].tolist(),
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_training_on_two_devices_runs_and_learns() -> None:
+    # A subprocess, because logical devices can only be configured before TensorFlow initialises.
+    completed = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["strategy"] == "MirroredStrategy"
+    assert result["replicas"] == 2
+    assert result["global_batch_size"] == 64
+    assert result["mirrored_weights"]
+    assert result["steps_per_execution"] == 1  # Keras' in-graph step loop fails under MirroredStrategy
+    assert result["loss"][-1] < result["loss"][0]
+    # Ten classes: chance is 10%.
+    assert result["val_accuracy"][-1] > 0.5
+
+
+# A configuration of the seed MLP space, small enough to train in a moment.
+TINY_MLP = {"num_layers": 1, "units_0": 256, "l2_0": 0.001, "dropout_0": 0.1, "learning_rate": 0.01, "momentum": 0.5}
+
+
+def _tiny_splits(small_split: dict) -> Splits:
+    return Splits(
+        small_split["train_x"][:TRAIN_SIZE],
+        small_split["train_y"][:TRAIN_SIZE],
+        small_split["val_x"],
+        small_split["val_y"],
+        small_split["test_x"],
+        small_split["test_y"],
+    )
+
+
+def _train_seeds(small_split: dict, run_dir: Path, training_seeds: int, monkeypatch) -> tuple:
+    """train_and_record on a tiny MLP, recording the configuration each seed built and the seed it trained with."""
+    built, seeds = [], []
+    build, train = search_space.build_from_hyperparameters, training.train_model
+
+    def recording_build(*args, **kwargs):
+        model = build(*args, **kwargs)
+        built.append(model.get_config())
+        return model
+
+    def recording_train(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(search_space, "build_from_hyperparameters", recording_build)
+    monkeypatch.setattr(training, "train_model", recording_train)
+    search = SearchResult(TINY_MLP, pd.DataFrame({"trial_id": ["0"]}), "0", search_images=TRAIN_SIZE)
+    final = train_and_record(
+        "mlp",
+        search,
+        _tiny_splits(small_split),
+        run_dir=run_dir,
+        space="seed",
+        seed=SEED,
+        training_seeds=training_seeds,
+        epochs=1,
+    )
+    return final, built, seeds
+
+
+@pytest.mark.slow
+def test_final_training_repeats_the_configuration_with_distinct_seeds(
+    small_split: dict, tmp_path: Path, monkeypatch
+) -> None:
+    final, built, seeds = _train_seeds(small_split, tmp_path, 2, monkeypatch)
+    assert seeds == [SEED, SEED + 1]
+    assert len(built) == 2 and built[0] == built[1]
+    recorded = read_results(tmp_path)["models"]["mlp"]
+    assert [run["seed"] for run in recorded["seed_runs"]] == [SEED, SEED + 1]
+    accuracies = [run["test_accuracy"] for run in recorded["seed_runs"]]
+    assert recorded["seed_summary"] == pytest.approx(
+        {
+            "k": 2,
+            "mean": np.mean(accuracies),
+            "std": np.std(accuracies, ddof=1),
+            "min": min(accuracies),
+            "max": max(accuracies),
+        }
+    )
+    # The first seed's model is the one saved and evaluated.
+    assert recorded["test_accuracy"] == accuracies[0]
+    saved_seeds, probabilities = load_seed_probabilities(tmp_path, "mlp")
+    np.testing.assert_array_equal(saved_seeds, [SEED, SEED + 1])
+    assert probabilities.shape == (2, len(small_split["test_y"]), 10)
+    np.testing.assert_allclose(probabilities[0], load_training_outputs(tmp_path, "mlp")["test_probabilities"])
+    assert accuracies == [float(np.mean(p.argmax(axis=1) == small_split["test_y"])) for p in probabilities]
+
+
+@pytest.mark.slow
+def test_final_training_with_one_seed_records_a_list_of_one(small_split: dict, tmp_path: Path, monkeypatch) -> None:
+    final, _, seeds = _train_seeds(small_split, tmp_path, 1, monkeypatch)
+    recorded = read_results(tmp_path)["models"]["mlp"]
+    assert seeds == [SEED]
+    assert len(recorded["seed_runs"]) == 1 and recorded["seed_runs"][0]["epochs_trained"] == 1
+    assert recorded["seed_summary"]["k"] == 1 and recorded["seed_summary"]["std"] is None
+    assert recorded["seed_summary"]["mean"] == recorded["test_accuracy"] == final.seed_runs["test_accuracy"][0]
+    assert load_seed_probabilities(tmp_path, "mlp")[1].shape == (1, len(small_split["test_y"]), 10)
+
+
+@pytest.mark.parametrize("training_seeds", [0, 1.5, True])
+def test_final_training_refuses_a_bad_number_of_seeds(
+    small_split: dict, tmp_path: Path, monkeypatch, training_seeds
+) -> None:
+    with pytest.raises(ValueError, match="training_seeds"):
+        _train_seeds(small_split, tmp_path, training_seeds, monkeypatch)
+    assert not any(tmp_path.iterdir())
+
+
+def test_loading_missing_seed_probabilities_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"cnn_seed_test_probabilities\.npz"):
+        load_seed_probabilities(tmp_path, "cnn")

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib.models import build_from_hyperparameters, declare_search_space, make_hypermodel
-from fashion_lib.tuning import SearchResult, default_values, load_search, run_search
+from fashion_lib.data import Splits
+from fashion_lib.models import make_hypermodel
+from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, default_values
+from fashion_lib.tuning import SearchResult, load_search, run_search, search_or_reuse
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
@@ -198,3 +200,32 @@ def test_random_search_runs_the_same_budget_and_reads_back(small_split: dict, tm
 def test_unknown_strategy_is_refused(small_split: dict, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Unknown search strategy 'grid'"):
         _search(small_split, tmp_path, strategy="grid")
+
+
+def _splits(split: dict) -> Splits:
+    return Splits(split["train_x"], split["train_y"], split["val_x"], split["val_y"], split["test_x"], split["test_y"])
+
+
+@pytest.mark.slow
+def test_a_notebook_search_runs_on_its_subset_or_reuses_a_finished_one(
+    small_split: dict, mlp_search: tuple[Path, SearchResult], tmp_path: Path
+) -> None:
+    ran = search_or_reuse(
+        "mlp",
+        _splits(small_split),
+        directory=tmp_path / "new",
+        search_subset=TRAIN_SIZE,
+        seed=3,
+        max_trials=1,
+        epochs_per_trial=1,
+        num_initial_points=1,
+        batch_size=64,
+    )
+    assert (ran.search_images, ran.reused_from, len(ran.trials)) == (TRAIN_SIZE, None, 1)
+
+    finished, original = mlp_search
+    reused = search_or_reuse("mlp", _splits(small_split), directory=tmp_path / "run", reuse_directory=finished)
+    assert reused.reused_from == finished and reused.search_images is None
+    assert reused.best_hyperparameters == original.best_hyperparameters
+    # The run keeps its own copy of the trials it reused.
+    pd.testing.assert_frame_equal(load_search(tmp_path / "run", "mlp").trials, original.trials)
