@@ -470,3 +470,61 @@ def copy_search(source_directory: str | Path, target_directory: str | Path, mode
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
+
+
+STRATEGY_LABELS = {"bayesian": "Bayesian optimisation", "random": "Random search"}
+
+
+def compare_search_strategies(
+    model_name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    bayesian_directory: str | Path,
+    random_directory: str | Path,
+    space: str,
+    epochs_per_trial: int,
+    batch_size: int = 128,
+    seed: int = 1,
+) -> dict[str, pd.DataFrame]:
+    """Repeat a finished Bayesian search of `model_name` with random search on the same budget; both trial tables.
+
+    The Bayesian search is read from `bayesian_directory` (not rerun); the random search runs as many trials,
+    of `epochs_per_trial` epochs on the given images with the same seed, into `random_directory`. Keep the
+    images, epochs and batch size those of the Bayesian search, or the comparison is not like for like.
+
+    Returns:
+        {"Bayesian optimisation": trials, "Random search": trials}, each as `SearchResult.trials`.
+    """
+    bayesian = load_search(bayesian_directory, model_name, space=space)
+    random = run_search(
+        model_name,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        directory=random_directory,
+        space=space,
+        strategy="random",
+        max_trials=len(bayesian.trials),
+        epochs_per_trial=epochs_per_trial,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return {STRATEGY_LABELS["bayesian"]: bayesian.trials, STRATEGY_LABELS["random"]: random.trials}
+
+
+def best_so_far(trials: pd.DataFrame) -> list[float]:
+    """The best score reached after each trial, in the order the trials ran (a failed trial keeps the last best)."""
+    if "score" not in trials:
+        raise ValueError("trials has no 'score' column: pass a SearchResult.trials table.")
+    return trials["score"].astype(float).cummax().ffill().tolist()
+
+
+def first_trial_within(curve: list[float], share: float = 0.99) -> int | None:
+    """The 1-based trial after which a best-so-far curve first reaches `share` of its final value (None if empty)."""
+    if not curve or math.isnan(curve[-1]):
+        return None
+    return next(index for index, value in enumerate(curve, start=1) if value >= share * curve[-1])
