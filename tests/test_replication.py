@@ -298,3 +298,21 @@ def test_the_method_sentence_names_each_model_once() -> None:
     assert both.startswith("The MLP and the CNN were tuned and trained with the seed report's method")
     mixed = replication.method_sentence({"mlp": "seed", "cnn": "extended"})
     assert "The MLP was" in mixed and "The CNN was tuned and trained with the extended" in mixed
+
+
+def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> None:
+    from pathlib import Path
+
+    from fashion_lib import pipeline
+
+    profile = pipeline.load_profile("replicate")
+    parameters = pipeline.notebook_parameters(profile, profile_name="replicate", run_dir=Path("/tmp/run"))
+    for notebook in ("02_mlp", "03_cnn"):
+        values = parameters[notebook]
+        assert values["search_space"] == "seed" and values["train_subset"] == 0
+        assert values.get("search_subset", 0) == 0
+        assert (values["constant_epochs"], values["decay_rate"], values["patience"]) == (10, 0.1, 15)
+        # The seed's best CNN epoch was around 40: the final training must be able to run past it.
+        assert values["final_epochs"] > 45
+    assert parameters["04_compare"]["replicate_profile"] == ""
+    assert "Seed method" in profile["description"]
