@@ -522,7 +522,7 @@ def seed_verdicts(
     models are, its bootstrap drawn with that seed.
 
     Returns:
-        {claim key: {"seeds": [...], "verdicts": [...], "summary": plain words}}.
+        {claim key: {"seeds": [...], "verdicts": [...], "figures": [our figure per seed], "summary": plain words}}.
     """
     shared = [seed for seed in mlp_seeds if seed in set(cnn_seeds)]
     if not shared:
@@ -530,6 +530,7 @@ def seed_verdicts(
     mlp_index = {int(seed): index for index, seed in enumerate(mlp_seeds)}
     cnn_index = {int(seed): index for index, seed in enumerate(cnn_seeds)}
     per_seed: dict[str, list[str]] = {}
+    figures: dict[str, list[str]] = {}
     for seed in shared:
         found = prediction_findings(
             y_true,
@@ -541,8 +542,14 @@ def seed_verdicts(
         )
         for key, value in found.items():
             per_seed.setdefault(key, []).append(judge(CLAIMS_BY_KEY[key], value))
+            figures.setdefault(key, []).append(value["text"])
     return {
-        key: {"seeds": [int(seed) for seed in shared], "verdicts": verdicts, "summary": summarise_verdicts(verdicts)}
+        key: {
+            "seeds": [int(seed) for seed in shared],
+            "verdicts": verdicts,
+            "figures": figures[key],
+            "summary": summarise_verdicts(verdicts),
+        }
         for key, verdicts in per_seed.items()
     }
 

@@ -236,6 +236,7 @@ def test_seed_verdicts_say_whether_a_verdict_holds_for_every_training_seed() -> 
     assert across["mlp_shirt_accuracy"]["seeds"] == [1, 2, 3]
     assert across["mlp_shirt_accuracy"]["verdicts"] == ["consistent", "consistent", "lower"]
     assert across["mlp_shirt_accuracy"]["summary"] == "consistent 2, lower 1 of 3 seeds"
+    assert across["mlp_shirt_accuracy"]["figures"][2].startswith("50.00%")
     assert across["cnn_best_class"]["summary"] == "consistent for all 3 training seeds"
     with pytest.raises(ValueError, match="share none"):
         replication.seed_verdicts(y_true, [1], mlp_good[None], [2], cnn[None])
@@ -276,6 +277,12 @@ def test_the_table_has_one_row_per_claim_whose_verdict_can_be_recomputed() -> No
     assert by_key["mlp_test_accuracy"]["replicate_run"] == {"ours": "88.90% (88.3–89.5%)", "verdict": "higher"}
     frame = replication.table_frame(rows, replicate_label="seed-method run")
     assert "training seeds" not in frame and frame.loc[5, "seed-method run"] == "88.90% (88.3–89.5%) (higher)"
+    across = {"mlp_test_accuracy": {"seeds": [1, 2], "summary": "higher for all 2 training seeds"}}
+    with_seeds = replication.table_frame(
+        replication.replication_table(findings, spaces={"mlp": "seed", "cnn": "seed"}, across_seeds=across)
+    )
+    assert with_seeds.loc[5, "training seeds"] == "higher for all 2 training seeds"
+    assert with_seeds.loc[0, "training seeds"] == "—"
     del findings["kendall_tau"]
     with pytest.raises(ValueError, match="kendall_tau"):
         replication.replication_table(findings, spaces={"mlp": "seed", "cnn": "seed"})
