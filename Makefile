@@ -54,7 +54,7 @@ data: $(STAMP) ## Install the Fashion-MNIST files (Debian package) when missing 
 system-deps: ## Install chromium (PDF), MathJax and graphviz when missing (as root)
 	@$(call apt_install,$(REPORT_PACKAGES))
 
-report: setup data system-deps ## Run the four notebooks and render report/$(PROFILE)/ (PROFILE=quick|standard|full)
+report: setup data system-deps ## Run the four notebooks and render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate)
 	$(PY) -m fashion_lib report --profile $(PROFILE) $(ARGS)
 
 tune: setup data ## Run one model's search in a chief and WORKERS worker processes (MODEL=mlp|cnn, PROFILE, ARGS)

@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=_data)
 
     report = commands.add_parser("report", help="run the four notebooks of a profile and render the report")
-    report.add_argument("--profile", default="standard", help="a profile in profiles/ (quick, standard, full)")
+    report.add_argument(
+        "--profile", default="standard", help="a profile in profiles/ (quick, standard, full, replicate)"
+    )
     report.add_argument(
         "--set",
         action="append",

@@ -387,3 +387,103 @@ def class_changes(y_true: Any, reference_pred: Any, new_pred: Any, class_index: 
         "fixed": int(np.sum(of_class & (reference != true) & (new == true))),
         "broken": int(np.sum(of_class & (reference == true) & (new != true))),
     }
+
+
+def evaluate_ensembles(
+    test_labels: Any,
+    validation_labels: Any,
+    test_probabilities: dict[str, Any],
+    validation_probabilities: dict[str, Any],
+    *,
+    vote_weight_step: float = 0.05,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int,
+) -> dict[str, Any]:
+    """Four ensembles of the models (hard vote, soft vote, weighted soft vote, stacking) scored on the test set.
+
+    Anything an ensemble chooses (the vote weights, the stacking model) is chosen on the validation split;
+    each is then compared, on the same bootstrap resamples of the test set, with the single model that has
+    the better validation accuracy (the "reference"), overall and on shirts.
+
+    Args:
+        test_labels, validation_labels: true labels of the two splits.
+        test_probabilities, validation_probabilities: {model name: (n, 10) probabilities}, same names and order.
+        vote_weight_step: grid step of the weighted soft vote's weights.
+        resamples, confidence, seed: the bootstrap's settings (see fashion_lib.statistics).
+
+    Returns:
+        {"results": {key: JSON-ready dict, as recorded under `ensembles.<key>`}, "per_class": {label: per-class
+        metrics frame}, "reference": the reference model's name, "validation_accuracy": {name: accuracy},
+        "weights": the chosen weights, "weight_grid": the grid of weights tried}.
+    """
+    # statistics imports this module's label checks, so it is imported here rather than at the top.
+    from fashion_lib import statistics
+
+    if list(test_probabilities) != list(validation_probabilities):
+        raise ValueError(
+            f"test_probabilities has models {list(test_probabilities)} but validation_probabilities has "
+            f"{list(validation_probabilities)}: give the same models in the same order."
+        )
+    names = list(test_probabilities)
+    true = as_labels(test_labels, "test_labels")
+    validation_true = as_labels(validation_labels, "validation_labels")
+    bootstrap = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    test_arrays = [as_probabilities(test_probabilities[name], f"test_probabilities[{name!r}]") for name in names]
+    validation_arrays = list(validation_probabilities.values())
+    predictions = {name: array.argmax(axis=1) for name, array in zip(names, test_arrays, strict=True)}
+    validation_accuracy = {
+        name: accuracy(validation_true, as_probabilities(array, f"validation_probabilities[{name!r}]").argmax(axis=1))
+        for name, array in validation_probabilities.items()
+    }
+    reference = max(validation_accuracy, key=validation_accuracy.get)
+    weights, weight_grid = choose_vote_weights(validation_true, validation_arrays, step=vote_weight_step)
+    stacker = fit_stacking(validation_true, validation_arrays, seed=seed)
+    voted = {
+        "hard_vote": ("Hard vote", hard_vote(list(predictions.values()), probabilities=test_arrays)),
+        "soft_vote": ("Soft vote", soft_vote(test_arrays).argmax(axis=1)),
+        "weighted_soft_vote": ("Weighted soft vote", soft_vote(test_arrays, weights=weights).argmax(axis=1)),
+        "stacking": ("Stacking", stacking_probabilities(stacker, test_arrays).argmax(axis=1)),
+    }
+    per_class: dict[str, pd.DataFrame] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for key, (label, labels) in voted.items():
+        per_class[label] = per_class_metrics(true, labels)
+        results[key] = {
+            "label": label,
+            "test_accuracy": accuracy(true, labels),
+            "test_accuracy_interval": statistics.bootstrap_accuracy(true, labels, **bootstrap),
+            "shirt_accuracy": float(per_class[label].loc[config.CLASS_NAMES[config.SHIRT], "accuracy"]),
+            "reference_model": reference,
+            "difference_vs_reference": statistics.paired_bootstrap_difference(
+                true, labels, predictions[reference], **bootstrap
+            ),
+            "shirts_vs_reference": class_changes(true, predictions[reference], labels, config.SHIRT),
+        }
+    results["weighted_soft_vote"]["weights"] = dict(zip(names, weights.tolist(), strict=True))
+    return {
+        "results": results,
+        "per_class": per_class,
+        "reference": reference,
+        "validation_accuracy": validation_accuracy,
+        "weights": weights,
+        "weight_grid": weight_grid,
+    }
+
+
+def ensemble_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per ensemble of `evaluate_ensembles`' results: accuracy, change against the reference, shirts."""
+    return pd.DataFrame(
+        {
+            result["label"]: {
+                "test accuracy": result["test_accuracy"],
+                f"change vs {result['reference_model'].upper()}": result["difference_vs_reference"]["estimate"],
+                "interval from": result["difference_vs_reference"]["lower"],
+                "interval to": result["difference_vs_reference"]["upper"],
+                "shirt accuracy": result["shirt_accuracy"],
+                "shirts fixed": result["shirts_vs_reference"]["fixed"],
+                "shirts broken": result["shirts_vs_reference"]["broken"],
+            }
+            for result in results.values()
+        }
+    ).T

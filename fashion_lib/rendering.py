@@ -13,6 +13,7 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
+from fashion_lib import replication
 from fashion_lib.storage import atomic_path, atomic_write_text
 
 # nbconvert's lab template loads require.js and MathJax from a CDN. The report uses neither (no
@@ -119,7 +120,8 @@ def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str 
             (
                 "Kendall's τ of the two models' predictions",
                 "comparison.kendall_tau",
-                metrics["comparison"]["kendall_tau"],
+                # A correlation, not a share: three decimals rather than a percentage.
+                f"{metrics['comparison']['kendall_tau']:.3f}",
             )
         )
     rows.append(("Run duration (s)", "timings.total_s", metrics["timings"]["total_s"]))
@@ -149,6 +151,7 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 0.35rem 0.8rem; text-align: le
 td {{ font-variant-numeric: tabular-nums; }}
 .note {{ color: #8a4b00; }}
 .versions {{ color: #555; font-size: 0.9rem; }}
+#replication-table {{ font-size: 0.85rem; }}
 </style>
 </head>
 <body>
@@ -160,6 +163,7 @@ regenerated from code by <code>python -m fashion_lib report --profile {html.esca
 <caption>Summary of this run</caption>
 {table}
 </table>
+{replication.section_html(metrics)}
 <h2>The report</h2>
 <ol>
 {links}

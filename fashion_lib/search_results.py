@@ -102,3 +102,17 @@ def result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> SearchR
         trials=trials,
         best_trial_id=best[0].trial_id,
     )
+
+
+def best_so_far(trials: pd.DataFrame) -> list[float]:
+    """The best score reached after each trial, in the order the trials ran (a failed trial keeps the last best)."""
+    if "score" not in trials:
+        raise ValueError("trials has no 'score' column: pass a SearchResult.trials table.")
+    return trials["score"].astype(float).cummax().ffill().tolist()
+
+
+def first_trial_within(curve: list[float], share: float = 0.99) -> int | None:
+    """The 1-based trial after which a best-so-far curve first reaches `share` of its final value (None if empty)."""
+    if not curve or math.isnan(curve[-1]):
+        return None
+    return next(index for index, value in enumerate(curve, start=1) if value >= share * curve[-1])

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from fashion_lib import config, search_space, seeding
@@ -409,3 +410,47 @@ def search_or_reuse(
         **search_options,
     )
     return replace(result, search_images=len(search_y))
+
+
+STRATEGY_LABELS = {"bayesian": "Bayesian optimisation", "random": "Random search"}
+
+
+def compare_search_strategies(
+    model_name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    bayesian_directory: str | Path,
+    random_directory: str | Path,
+    space: str,
+    epochs_per_trial: int,
+    batch_size: int = 128,
+    seed: int = 1,
+) -> dict[str, pd.DataFrame]:
+    """Repeat a finished Bayesian search of `model_name` with random search on the same budget; both trial tables.
+
+    The Bayesian search is read from `bayesian_directory` (not rerun); the random search runs as many trials,
+    of `epochs_per_trial` epochs on the given images with the same seed, into `random_directory`. Keep the
+    images, epochs and batch size those of the Bayesian search, or the comparison is not like for like.
+
+    Returns:
+        {"Bayesian optimisation": trials, "Random search": trials}, each as `SearchResult.trials`.
+    """
+    bayesian = load_search(bayesian_directory, model_name, space=space)
+    random = run_search(
+        model_name,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        directory=random_directory,
+        space=space,
+        strategy="random",
+        max_trials=len(bayesian.trials),
+        epochs_per_trial=epochs_per_trial,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return {STRATEGY_LABELS["bayesian"]: bayesian.trials, STRATEGY_LABELS["random"]: random.trials}

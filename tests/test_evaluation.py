@@ -334,3 +334,39 @@ def test_class_changes_counts_fixed_and_broken_images_of_one_class() -> None:
 def test_bad_ensemble_input_raises_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_evaluate_ensembles_scores_the_four_ensembles_against_the_better_validation_model() -> None:
+    rng = np.random.default_rng(11)
+    y_val, y_test = rng.integers(0, NUM_CLASSES, 600), rng.integers(0, NUM_CLASSES, 800)
+    validation = {"mlp": informative_probabilities(y_val, 0.6, 1), "cnn": informative_probabilities(y_val, 0.8, 2)}
+    test = {"mlp": informative_probabilities(y_test, 0.6, 3), "cnn": informative_probabilities(y_test, 0.8, 4)}
+    result = evaluation.evaluate_ensembles(y_test, y_val, test, validation, vote_weight_step=0.1, resamples=50, seed=1)
+    assert list(result["results"]) == ["hard_vote", "soft_vote", "weighted_soft_vote", "stacking"]
+    assert result["reference"] == "cnn"
+    assert result["validation_accuracy"]["cnn"] > result["validation_accuracy"]["mlp"]
+    soft = result["results"]["soft_vote"]
+    expected = evaluation.soft_vote(list(test.values())).argmax(axis=1)
+    assert soft["test_accuracy"] == pytest.approx(evaluation.accuracy(y_test, expected))
+    gap = soft["test_accuracy"] - evaluation.accuracy(y_test, test["cnn"].argmax(axis=1))
+    assert soft["difference_vs_reference"]["estimate"] == pytest.approx(gap)
+    assert soft["test_accuracy_interval"]["lower"] <= soft["test_accuracy"] <= soft["test_accuracy_interval"]["upper"]
+    weights = result["results"]["weighted_soft_vote"]["weights"]
+    assert set(weights) == {"mlp", "cnn"} and sum(weights.values()) == pytest.approx(1.0)
+    assert set(result["per_class"]) == {"Hard vote", "Soft vote", "Weighted soft vote", "Stacking"}
+    json.dumps(result["results"])  # recorded in metrics.json as it is
+    table = evaluation.ensemble_table(result["results"])
+    assert list(table.index) == ["Hard vote", "Soft vote", "Weighted soft vote", "Stacking"]
+    assert "change vs CNN" in table
+
+
+def test_evaluate_ensembles_needs_the_same_models_on_both_splits() -> None:
+    probabilities = one_hot(np.arange(20) % NUM_CLASSES)
+    with pytest.raises(ValueError, match="same models in the same order"):
+        evaluation.evaluate_ensembles(
+            np.arange(20) % NUM_CLASSES,
+            np.arange(20) % NUM_CLASSES,
+            {"mlp": probabilities, "cnn": probabilities},
+            {"cnn": probabilities, "mlp": probabilities},
+            seed=1,
+        )

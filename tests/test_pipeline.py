@@ -16,7 +16,7 @@ def parameters_of(profile_name: str, overrides: list[str]) -> dict:
     return pipeline.notebook_parameters(profile, profile_name=profile_name, run_dir=Path("/tmp/run"))
 
 
-@pytest.mark.parametrize("name", ["quick", "standard", "full"])
+@pytest.mark.parametrize("name", ["quick", "standard", "full", "replicate"])
 def test_each_profile_gives_every_notebook_valid_parameters(name):
     parameters = parameters_of(name, [])
     assert list(parameters) == ["01_explore", "02_mlp", "03_cnn", "04_compare"]
@@ -49,7 +49,7 @@ def test_bad_overrides_are_rejected(overrides, message):
 
 
 def test_unknown_profile_lists_the_available_ones():
-    with pytest.raises(pipeline.ProfileError, match="Available profiles: full, quick, standard"):
+    with pytest.raises(pipeline.ProfileError, match="Available profiles: full, quick, replicate, standard"):
         pipeline.load_profile("huge")
 
 

@@ -128,6 +128,41 @@ def test_pages_show_the_numbers_in_metrics_json(quick_report):
     assert f"{metrics['comparison']['kendall_tau']:.2f}" in (report / "04_compare.html").read_text()
 
 
+def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_page(quick_report):
+    from fashion_lib import replication
+
+    metrics = quick_report["metrics"]
+    rows = {row["key"]: row for row in metrics["replication"]["claims"]}
+    assert list(rows) == [claim.key for claim in replication.CLAIMS]
+    for row in rows.values():
+        assert replication.verdict_of_row(row) == row["verdict"], row["key"]
+    # Our figures are the ones the rest of metrics.json holds.
+    for name in ("mlp", "cnn"):
+        model = metrics["models"][name]
+        assert rows[f"{name}_test_accuracy"]["ours"]["value"] == pytest.approx(model["test_accuracy"])
+        class_accuracy = {name: values["accuracy"] for name, values in model["per_class"].items()}
+        assert class_accuracy[rows[f"{name}_worst_class"]["ours"]["value"]] == min(class_accuracy.values())
+        assert class_accuracy[rows[f"{name}_best_class"]["ours"]["value"]] == max(class_accuracy.values())
+        assert rows[f"{name}_shirt_accuracy"]["ours"]["value"] == pytest.approx(class_accuracy["Shirt"])
+        assert rows[f"{name}_tshirt_accuracy"]["ours"]["value"] == pytest.approx(class_accuracy["T-shirt/top"])
+    mlp, cnn = (metrics["models"][name]["per_class"] for name in ("mlp", "cnn"))
+    every_class = all(cnn[c]["accuracy"] > mlp[c]["accuracy"] for c in config.CLASS_NAMES)
+    assert rows["cnn_better_on_every_class"]["ours"]["value"] is every_class
+    assert rows["kendall_tau"]["ours"]["value"] == pytest.approx(metrics["comparison"]["kendall_tau"])
+    accuracies = sorted(metrics["models"][name]["test_accuracy"] for name in ("mlp", "cnn"))
+    for vote in ("hard_vote", "soft_vote"):
+        voted = metrics["ensembles"][vote]["test_accuracy"]
+        assert rows[f"{vote}_between"]["ours"]["vote_accuracy"] == pytest.approx(voted)
+        assert rows[f"{vote}_between"]["ours"]["value"] is (accuracies[0] < voted < accuracies[1])
+    assert rows["data_train_per_class"]["ours"]["value"] == 6000 and rows["data_balanced"]["verdict"] == "consistent"
+    assert rows["data_training_images_text"]["verdict"] == "higher"
+    assert {row["recipe"] for key, row in rows.items() if not key.startswith("data")} == {"seed method"}
+    index = (quick_report["report"] / "index.html").read_text()
+    for row in rows.values():
+        assert f'data-claim="{row["key"]}" data-verdict="{row["verdict"]}"' in index
+    assert "The MLP and the CNN were tuned and trained with the seed report&#x27;s method" in index
+
+
 def test_saved_models_reload_and_reproduce_the_test_probabilities(quick_report, fashion):
     import keras
 

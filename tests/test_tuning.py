@@ -12,8 +12,9 @@ import pytest
 
 from fashion_lib.data import Splits
 from fashion_lib.models import make_hypermodel
+from fashion_lib.search_results import best_so_far, first_trial_within
 from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, default_values
-from fashion_lib.tuning import SearchResult, load_search, run_search, search_or_reuse
+from fashion_lib.tuning import SearchResult, compare_search_strategies, load_search, run_search, search_or_reuse
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
@@ -229,3 +230,38 @@ def test_a_notebook_search_runs_on_its_subset_or_reuses_a_finished_one(
     assert reused.best_hyperparameters == original.best_hyperparameters
     # The run keeps its own copy of the trials it reused.
     pd.testing.assert_frame_equal(load_search(tmp_path / "run", "mlp").trials, original.trials)
+
+
+@pytest.mark.slow
+def test_compare_search_strategies_repeats_the_bayesian_budget_with_random_search(
+    mlp_search: tuple[Path, SearchResult], small_split: dict, tmp_path: Path
+) -> None:
+    directory, bayesian = mlp_search
+    trials = compare_search_strategies(
+        "mlp",
+        small_split["train_x"][:TRAIN_SIZE],
+        small_split["train_y"][:TRAIN_SIZE],
+        small_split["val_x"],
+        small_split["val_y"],
+        bayesian_directory=directory,
+        random_directory=tmp_path,
+        space="seed",
+        epochs_per_trial=1,
+        batch_size=64,
+        seed=3,
+    )
+    assert list(trials) == ["Bayesian optimisation", "Random search"]
+    pd.testing.assert_frame_equal(trials["Bayesian optimisation"], bayesian.trials)
+    assert len(trials["Random search"]) == len(bayesian.trials)
+    assert "num_initial_points" not in (tmp_path / "mlp" / "oracle.json").read_text()
+
+
+def test_best_so_far_and_the_first_trial_near_the_end() -> None:
+    trials = pd.DataFrame({"score": [float("nan"), 0.80, 0.78, 0.90, 0.89]})
+    curve = best_so_far(trials)
+    assert np.isnan(curve[0]) and curve[1:] == [0.80, 0.80, 0.90, 0.90]
+    assert first_trial_within(curve, 0.99) == 4
+    assert first_trial_within(curve, 0.85) == 2
+    assert first_trial_within([], 0.99) is None
+    with pytest.raises(ValueError, match="score"):
+        best_so_far(pd.DataFrame({"value": [1.0]}))
