@@ -158,6 +158,8 @@ CONSTRAINTS: dict[str, Constraint] = {
     "num_initial_points": _at_least(1),
     "epochs_per_trial": _at_least(1),
     "final_epochs": _at_least(1),
+    "training_seeds": _at_least(1),
+    "search_minutes": _at_least(0, float),
     "batch_size": _at_least(1),
     "constant_epochs": _at_least(0),
     "decay_rate": _at_least(0, float),
@@ -187,6 +189,9 @@ CONSTRAINTS: dict[str, Constraint] = {
     "strategy_train_subset": _subset(),
     "strategy_epochs_per_trial": _at_least(1),
     "strategy_batch_size": _at_least(1),
+    "replicate_profile": Constraint(
+        str, rule=lambda name: name == "" or _is_folder_name(name), rule_text="naming a profile, or empty for none"
+    ),
 }
 
 

@@ -34,7 +34,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield temporary_path
         sync_file(temporary_path)
         os.replace(temporary_path, target)
-        sync_file(target.parent)
+        _sync_folder(target.parent)
     except OSError as error:
         # A failed write() names no file; the target is what the user needs to know about.
         if error.filename is None:
@@ -51,6 +51,15 @@ def sync_file(path: str | Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        sync_file(folder)
+    except OSError as error:
+        # Some filesystems (network and FUSE mounts) cannot sync a folder; the file itself is on the disk already.
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
 
 
 def describe_write_error(error: OSError) -> str:
