@@ -209,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        # A full disk or an unwritable output folder: one line, not a traceback.
+        from fashion_lib.storage import describe_write_error
+
+        print(f"error: {describe_write_error(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -38,6 +38,9 @@ SHIRT = CLASS_NAMES.index("Shirt")
 IMAGE_SIZE = 28
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE)
 
+# t-SNE's perplexity in the report's map of the CNN's features: the map needs more images than this.
+TSNE_PERPLEXITY = 30.0
+
 # Where the data is looked for, after an explicit directory and $FASHION_MNIST_DIR.
 DATA_ENV_VAR = "FASHION_MNIST_DIR"
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -170,6 +170,14 @@ def _load_split(directory: Path, split: str, verify_checksums: bool) -> tuple[np
         raise DataError(
             f"{labels_path}: label {int(labels[bad])} at index {bad} is outside 0-{config.NUM_CLASSES - 1}."
         )
+    # These structural checks hold with --no-verify too: a variant of the data must still be ten classes
+    # of 28x28 images, since the stratified splits and the models are built for that.
+    missing = sorted(set(range(config.NUM_CLASSES)) - set(np.unique(labels).tolist()))
+    if missing:
+        raise DataError(
+            f"{labels_path}: no image of class {', '.join(str(label) for label in missing)}; each split must hold "
+            f"every class 0-{config.NUM_CLASSES - 1}."
+        )
     return images, labels.astype(np.int64)
 
 

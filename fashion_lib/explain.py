@@ -96,7 +96,9 @@ def penultimate_features(model: keras.Model, images: Any, *, batch_size: int = 5
     return features.reshape(len(features), -1)
 
 
-def tsne_embedding(features: Any, *, seed: int, perplexity: float = 30.0, pca_components: int = 50) -> np.ndarray:
+def tsne_embedding(
+    features: Any, *, seed: int, perplexity: float = config.TSNE_PERPLEXITY, pca_components: int = 50
+) -> np.ndarray:
     """A 2-D t-SNE map of `features`, after PCA to `pca_components` dimensions (fast, and denoises).
 
     Returns an (n, 2) array. t-SNE keeps neighbourhoods, not distances: clusters mean something, the

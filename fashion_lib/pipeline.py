@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from fashion_lib import config
+from fashion_lib.machine import machine_identity
+from fashion_lib.parameters import check_profile
 from fashion_lib.rendering import combine_notebooks, index_html, notebook_to_html, print_pdf, write_notebook_html
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
@@ -28,8 +30,6 @@ NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
 )
 # Parameters the pipeline sets itself; a profile cannot.
 RESERVED = {"profile", "run_dir"}
-# Parameters whose values come from a fixed set, checked before anything runs.
-CHOICES = {"search_space": ("seed", "extended")}
 VERSIONED_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
@@ -109,25 +109,12 @@ def declared_parameters(notebook: str) -> dict[str, str]:
     return {name: info["inferred_type_name"] for name, info in inspected.items()}
 
 
-def _check_value(notebook: str, name: str, value: Any, type_name: str) -> None:
-    if name in CHOICES and value not in CHOICES[name]:
-        raise ProfileError(f"Parameter '{name}' of {notebook} must be one of {CHOICES[name]}, got {value!r}.")
-    if type_name in ("int", "float") and isinstance(value, int | float) and value < 0:
-        raise ProfileError(f"Parameter '{name}' of {notebook} must not be negative, got {value!r}.")
-    expected = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}.get(type_name)
-    if expected is None:
-        return
-    if isinstance(value, bool) and type_name != "bool" or not isinstance(value, expected):
-        raise ProfileError(
-            f"Parameter '{name}' of {notebook} must be {type_name}, got {value!r} ({type(value).__name__})."
-        )
-
-
 def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: Path) -> dict[str, dict[str, Any]]:
     """Each notebook's papermill parameters, checked against what the notebook declares.
 
     Raises:
-        ProfileError: a parameter no notebook declares, a reserved one, or a value of the wrong type.
+        ProfileError: a parameter no notebook declares, or a reserved one.
+        ParameterError: a value the notebook cannot run with (fashion_lib.parameters says why).
     """
     common = profile.get("parameters", {}) or {}
     reserved = RESERVED & (set(common) | {k for s, _, _ in NOTEBOOKS for k in (profile.get(s) or {})})
@@ -146,9 +133,8 @@ def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: 
                 f"Unknown parameters {sorted(unknown)} for {notebook}; it declares {sorted(declared[notebook])}."
             )
         values = {k: v for k, v in common.items() if k in declared[notebook]} | own
-        for name, value in values.items():
-            _check_value(notebook, name, value, declared[notebook][name])
         result[notebook] = values | {"profile": profile_name, "run_dir": str(run_dir)}
+    check_profile(profile, [(section, notebook) for section, notebook, _ in NOTEBOOKS])
     return result
 
 
@@ -246,6 +232,7 @@ def run_report(profile_name: str, overrides: list[str] | None = None, *, show_co
         # The largest resident set of any finished child process: the notebook kernels.
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "versions": _versions(),
+        "machine": machine_identity(),
     }
     atomic_write_json(report_stage / METRICS_FILE, metrics)
     atomic_write_text(report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note))

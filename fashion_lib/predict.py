@@ -222,8 +222,14 @@ def load_classifier(path: str | Path) -> keras.Model:
     from fashion_lib import layers  # noqa: F401
 
     try:
-        model = keras.saving.load_model(path, compile=False)
+        # Safe mode: a .keras file may carry Python code (a Lambda layer's function); it is refused, not run.
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file; all mean "not loadable".
+        if "safe_mode" in str(error):
+            raise ModelError(
+                f"{path}: refused, the model holds Python code ({_first_sentence(error)}), which predict does not "
+                "run from a file (Keras' safe mode). Use a model built from Keras' own layers and fashion_lib's."
+            ) from None
         raise ModelError(
             f"{path}: not a Keras model that can be loaded ({_first_sentence(error)}). "
             "Pass a .keras file saved by Keras 3, e.g. runs/<profile>/cnn.keras."

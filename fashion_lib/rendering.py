@@ -22,6 +22,26 @@ _CDN_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
+# The tables of the report's pages. On screen a table wider than the page scrolls; on paper nothing
+# scrolls: fashion_lib.display prints a wide table as several narrower ones, and the print styles shrink
+# the type and let the column names wrap (a number never breaks), so every column fits the page's width.
+TABLE_STYLES = """<style>
+.jp-RenderedHTMLCommon table { font-variant-numeric: tabular-nums; }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { text-align: right; }
+@media print {
+  @page { size: A4; margin: 12mm; }
+  .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-RenderedHTML {
+    overflow: visible !important;
+    max-width: 100% !important;
+  }
+  .jp-RenderedHTMLCommon table { table-layout: auto; width: auto; max-width: 100%; font-size: 7pt; }
+  .jp-RenderedHTMLCommon th, .jp-RenderedHTMLCommon td { padding: 0.15em 0.35em; }
+  .jp-RenderedHTMLCommon th { white-space: normal; overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon tr { break-inside: avoid; }
+}
+</style>
+"""
+
 
 def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str, show_code: bool = False) -> str:
     """A self-contained HTML page (figures embedded) of an executed notebook, code hidden by default."""
@@ -30,7 +50,7 @@ def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str, show_code: 
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
-    return _CDN_SCRIPT.sub("", body)
+    return _CDN_SCRIPT.sub("", body).replace("</head>", f"{TABLE_STYLES}</head>", 1)
 
 
 def write_notebook_html(notebook_path: Path, html_path: Path, *, title: str, show_code: bool = False) -> None:

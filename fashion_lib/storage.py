@@ -1,7 +1,14 @@
-"""Atomic writes: a result file is either complete or absent, never half-written."""
+"""Atomic, durable writes: a result file is either complete or absent, never half-written, even after a crash.
+
+Each file is written beside its target, flushed to the disk (fsync), renamed over the target, and the
+rename itself is flushed (fsync of the folder), so that a power cut leaves the old file or the new one.
+A write that fails (a full disk, a read-only folder) leaves the target as it was and raises the OSError
+with the target's path in it, which `describe_write_error` turns into one line for the user.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -25,13 +32,53 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     temporary_path.chmod(0o666 & ~umask)
     try:
         yield temporary_path
+        sync_file(temporary_path)
         os.replace(temporary_path, target)
+        _sync_folder(target.parent)
+    except OSError as error:
+        # A failed write() names no file; the target is what the user needs to know about.
+        if error.filename is None:
+            error.filename = str(target)
+        raise
     finally:
         temporary_path.unlink(missing_ok=True)
 
 
+def sync_file(path: str | Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename in it), from the operating system to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        sync_file(folder)
+    except OSError as error:
+        # Some filesystems (network and FUSE mounts) cannot sync a folder; the file itself is on the disk already.
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+
+
+def describe_write_error(error: OSError) -> str:
+    """One line for an output that could not be written: what failed, where, and what to do."""
+    where = f" ({error.filename})" if error.filename else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = "free space on that disk, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at one with room"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "make the folder writable, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a writable one"
+    else:
+        advice = "check the disk and the folder"
+    return (
+        f"could not write the outputs: {error.strerror or error}{where}. {advice.capitalize()}, then rerun; "
+        "files already in place were not replaced (a report keeps its unfinished run in .partial folders)."
+    )
+
+
 def atomic_write_bytes(target: str | Path, payload: bytes) -> None:
-    """Write `payload` to `target` atomically."""
+    """Write `payload` to `target` atomically and durably."""
     with atomic_path(target) as temporary:
         temporary.write_bytes(payload)
 

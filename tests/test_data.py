@@ -250,3 +250,24 @@ def test_cli_on_corrupt_copy_exits_nonzero_without_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and "train-images-idx3-ubyte.gz" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "message"),
+    [
+        ("t10k-labels-idx1-ubyte", np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12]), "label 12 at index 9 is outside 0-9"),
+        ("train-labels-idx1-ubyte", np.arange(20) % 9, "no image of class 9; each split must hold every class"),
+    ],
+)
+def test_no_verify_still_checks_the_structure(tmp_path, capsys, name, labels, message):
+    folder = write_dataset(tmp_path, overrides={name: idx_bytes(labels)})
+    assert main(["data", "--data-dir", str(folder), "--no-verify"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {folder / name}.gz: ") and message in error and error.count("\n") == 1
+
+
+def test_no_verify_still_checks_the_image_shape(tmp_path, capsys):
+    images = idx_bytes(np.zeros((10, 32, 32), dtype=np.uint8))
+    folder = write_dataset(tmp_path, overrides={"t10k-images-idx3-ubyte": images})
+    assert main(["data", "--data-dir", str(folder), "--no-verify"]) == 1
+    assert r"items of shape (32, 32), expected (28, 28)" in capsys.readouterr().err

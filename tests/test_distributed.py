@@ -126,8 +126,8 @@ def test_search_settings_come_from_the_profile_the_overrides_and_the_notebook() 
         (["--model", "mlp", "--role", "chief"], "needs --oracle HOST:PORT"),
         (["--model", "mlp", "--role", "boss", "--oracle", "h:1"], "Unknown --role 'boss'"),
         (["--model", "mlp", "--role", "worker", "--oracle", "h:1", "--workers", "2"], "--workers starts"),
-        (["--model", "mlp", "--set", "mlp.max_trials=0"], "must be at least 1"),
-        (["--model", "cnn", "--set", "cnn.search_subset=-1"], "'search_subset' of 03_cnn must not be negative"),
+        (["--model", "mlp", "--set", "mlp.max_trials=0"], "mlp.max_trials = 0 is not allowed"),
+        (["--model", "cnn", "--set", "cnn.search_subset=-1"], "cnn.search_subset = -1 is not allowed"),
     ],
 )
 def test_bad_tune_arguments_give_one_line_errors(

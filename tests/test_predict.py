@@ -336,3 +336,21 @@ def test_photo_like_pictures_get_the_predictions_of_their_original_arrays(tmp_pa
     agreement = np.mean([a == b for a, b in zip(predicted, expected, strict=True)])
     print(f"photo-like pictures classified as their original arrays: {agreement:.0%}")
     assert agreement >= MIN_AGREEMENT
+
+
+def test_a_model_carrying_python_code_is_refused_not_run(tmp_path, capsys, good_picture):
+    # Keras stores a Lambda layer's function as Python bytecode; loading it outside safe mode would run it.
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Lambda(lambda images: images * 1.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    code, out, err = _predict([str(good_picture), "--model", str(path)], capsys)
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: {path}: refused, the model holds Python code") and err.count("\n") == 1
+    assert "safe mode" in err

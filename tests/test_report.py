@@ -95,6 +95,7 @@ def test_metrics_contract(quick_report):
         assert {"label", "test_accuracy", "shirt_accuracy", "shirts_vs_reference"} <= set(ensemble)
     assert sum(metrics["ensembles"]["weighted_soft_vote"]["weights"].values()) == pytest.approx(1.0)
     assert metrics["timings"]["total_s"] > 0 and metrics["peak_memory_mib"] > 0
+    assert {"cpu_model", "cpu_flags", "onednn", "threads", "usable_cpus"} <= set(metrics["machine"])
 
 
 def test_metrics_of_the_statistics_calibration_and_baseline(quick_report):
