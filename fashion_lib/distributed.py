@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from fashion_lib import config
+from fashion_lib import config, progress
 from fashion_lib.storage import atomic_write_text
 
 # fashion_lib.models' MODEL_NAMES and SPACES, repeated so that the supervisor of a local search, which
@@ -81,6 +81,7 @@ class SearchSettings:
     train_subset: int
     validation_fraction: float
     search_subset: int = 0
+    search_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -131,6 +132,8 @@ def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()
         train_subset=int(values["train_subset"]),
         validation_fraction=float(values["validation_fraction"]),
         search_subset=int(values["search_subset"]),
+        # Notebooks from before the time budget have no search_minutes: no limit.
+        search_minutes=float(values.get("search_minutes", 0.0)),
     )
 
 
@@ -256,6 +259,8 @@ def serve_chief(
         overwrite=overwrite,
     )
     oracle = tuner.oracle
+    # The budget's clock starts now; the chief reports each trial its workers finish (fashion_lib.progress).
+    oracle.start_search(search_minutes=settings.search_minutes, report_progress=True)
     tuner.save()
     servicer = OracleServicer(oracle)
     # One server thread, as Keras Tuner's own chief has: the oracle handles one request at a time anyway.
@@ -599,6 +604,7 @@ def _report(settings: SearchSettings, directory: Path, chief_code: int | None, c
         )
         return 1
     print(f"Search finished: {len(trials)} trials ({counts}) in {directory / settings.model}", file=out)
+    print(f"It stopped because {result.stop_description}.", file=out)
     print(trials.to_string(index=False), file=out)
     print(f"Best: trial {result.best_trial_id}, {result.best_hyperparameters}", file=out, flush=True)
     return 0
@@ -622,15 +628,17 @@ def tune(
     if role is None:
         if oracle or worker_id:
             raise ValueError("--oracle and --worker-id join a search spread over machines: pass --role too.")
-        return run_local_search(
-            model,
-            profile,
-            overrides,
-            directory=directory,
-            workers=2 if workers is None else workers,
-            resume=resume,
-            max_restarts=max_restarts,
-        )
+        # The chief, which inherits the relay's environment variable, reports trials to this terminal.
+        with progress.relay(prefix="  "):
+            return run_local_search(
+                model,
+                profile,
+                overrides,
+                directory=directory,
+                workers=2 if workers is None else workers,
+                resume=resume,
+                max_restarts=max_restarts,
+            )
     if role not in (CHIEF_ID, "worker"):
         raise ValueError(f"Unknown --role {role!r}; use chief or worker.")
     if workers is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import layers, seeding
+from fashion_lib import layers, monitoring, seeding
 from fashion_lib.storage import atomic_path, atomic_save
 
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]
@@ -138,6 +138,8 @@ def train_model(
     verbose: int = 0,
     initial_learning_rate: float | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    progress: bool = True,
+    tensorboard_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Train with the schedule and early stopping; the model ends with its best epoch's weights.
 
@@ -145,6 +147,9 @@ def train_model(
     give the same weights. The schedule starts from the optimizer's current learning rate unless
     `initial_learning_rate` is given (useful when training a model a second time, after the schedule
     has lowered its rate). Extra `callbacks` (e.g. a CSVLogger) run after the schedule and early stopping.
+    With `progress`, a line every few epochs (validation accuracy, time left) goes through
+    fashion_lib.progress, labelled with the model's name; with `tensorboard_dir`, TensorBoard logs each
+    epoch's metrics there (train/ and validation/ subfolders).
 
     Returns:
         The history, one row per epoch: epoch (1-based), accuracy, loss, val_accuracy, val_loss and the
@@ -156,6 +161,10 @@ def train_model(
     rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
     all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)
     all_callbacks += list(callbacks or [])
+    if progress:
+        all_callbacks.append(monitoring.EpochProgress(model.name))
+    if tensorboard_dir is not None:
+        all_callbacks.append(monitoring.tensorboard_callback(tensorboard_dir))
     train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
     # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data.Dataset anyway.
