@@ -184,12 +184,14 @@ class TrialScoreSummary:
     def _configure_tensorboard_dir(
         self, callbacks: list[keras.callbacks.Callback], trial: keras_tuner.engine.trial.Trial, execution: int = 0
     ) -> None:
+        from tensorboard.plugins.hparams import api as hparams_api
+
         super()._configure_tensorboard_dir(callbacks, trial, execution)
         # Keras Tuner names a trial's HParams session group by the trial id alone, so that trial "0" of the MLP
         # search and trial "0" of the CNN search, logged side by side, would merge into one row of the HParams
         # table; the project name (the model's) keeps them apart.
         for callback in callbacks:
-            if type(callback).__name__ == "KerasCallback" and hasattr(callback, "_trial_id"):
+            if isinstance(callback, hparams_api.KerasCallback) and hasattr(callback, "_trial_id"):
                 callback._trial_id = f"{self.project_name}/{trial.trial_id}"
 
     def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
