@@ -72,6 +72,7 @@ class SearchMonitor:
         self._deadline: float | None = None
         self._trial_started: dict[str, float] = {}
         self._durations: list[float] = []
+        self._stop_reported = False
         super().__init__(*args, **kwargs)
 
     def start_search(self, *, search_minutes: float = 0.0, report_progress: bool = True) -> None:
@@ -87,6 +88,11 @@ class SearchMonitor:
         self._deadline = now + 60.0 * search_minutes if search_minutes else None
         self._trial_started = {}
         self._durations = []
+        self._stop_reported = False
+
+    def _model_name(self) -> str:
+        """The search's project name, which fashion_lib.tuning makes the model's name."""
+        return getattr(self, "_project_name", None) or "search"
 
     def _minimum_trials(self) -> int:
         """Trials a budgeted search runs whatever the budget: Bayesian optimisation's initial ones, else one."""
@@ -114,7 +120,7 @@ class SearchMonitor:
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
             self._trial_started[trial.trial_id] = time.monotonic()
-        elif trial.status == TrialStatus.STOPPED:
+        elif trial.status == TrialStatus.STOPPED and not self._stop_reported:
             if self.stop_reason is None:
                 # Keras Tuner stops at max_trials before asking populate_space; otherwise the oracle ran out of
                 # configurations (a budget stop has set the reason already).
@@ -122,6 +128,13 @@ class SearchMonitor:
                 self._stop("max_trials" if full else "space_exhausted")
             # Saved now, so that a search read back from its folder later knows why it stopped.
             self.save()
+            self._stop_reported = True
+            if self.report_progress:
+                progress.emit(
+                    f"{self._model_name()} search stopped after {len(self.trials)} of {self.max_trials} trials in "
+                    f"{progress.format_duration(self.search_seconds)}: "
+                    f"{describe_stop(self.stop_reason or 'unknown', self.search_minutes)}"
+                )
         return trial
 
     @keras_tuner.synchronized
@@ -148,7 +161,7 @@ class SearchMonitor:
             initial_trials_left=self._minimum_trials() - len(self.trials),
         )
         return progress.trial_line(
-            model=getattr(self, "_project_name", None) or "search",
+            model=self._model_name(),
             number=self.start_order.index(trial.trial_id) + 1,
             max_trials=max_trials,
             status=trial.status,

@@ -49,8 +49,8 @@ class SearchResult:
     # Why the search stopped (a key of monitoring.STOP_REASONS), and `stop_description` says it in words.
     stop_reason: str = "unknown"
     search_minutes: float = 0.0
-    # Wall-clock seconds from the start of the search to its stop (NaN when it did not stop by itself).
-    search_seconds: float = math.nan
+    # Wall-clock seconds from the start of the search to its stop (None when it did not stop by itself).
+    search_seconds: float | None = None
 
     @property
     def stop_description(self) -> str:
@@ -260,9 +260,9 @@ def _result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> Search
         best_hyperparameters={name: _builtin(value) for name, value in best[0].hyperparameters.values.items()},
         trials=trials,
         best_trial_id=best[0].trial_id,
-        stop_reason=getattr(oracle, "stop_reason", None) or "unknown",
-        search_minutes=getattr(oracle, "search_minutes", 0.0),
-        search_seconds=getattr(oracle, "search_seconds", math.nan),
+        stop_reason=oracle.stop_reason or "unknown",
+        search_minutes=oracle.search_minutes,
+        search_seconds=None if math.isnan(oracle.search_seconds) else oracle.search_seconds,
     )
 
 

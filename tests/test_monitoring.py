@@ -55,8 +55,10 @@ def _hyperparameters(row: pd.Series) -> dict:
 @pytest.mark.slow
 def test_one_line_per_trial_with_its_score_and_the_best_so_far(watched_search: dict) -> None:
     trials = watched_search["result"].trials
-    matches = [TRIAL_LINE.match(line) for line in watched_search["lines"]]
+    *trial_lines, last = watched_search["lines"]
+    matches = [TRIAL_LINE.match(line) for line in trial_lines]
     assert all(matches), watched_search["lines"]
+    assert re.match(r"mlp search stopped after 2 of 2 trials in .*: it had run all the trials", last)
     assert [(int(m[1]), int(m[2])) for m in matches] == [(1, 2), (2, 2)]
     assert [float(m[3]) for m in matches] == pytest.approx(list(100 * trials["score"]), abs=0.006)
     assert [float(m[4]) for m in matches] == pytest.approx(list(100 * trials["score"].cummax()), abs=0.006)
@@ -116,7 +118,9 @@ def test_a_spent_budget_stops_the_search_after_its_initial_trials(
     assert result.stop_description == "its time budget of 0.001 minutes (search_minutes) was spent"
     # The reason is kept with the search, for a notebook that reads it back.
     assert load_search(tmp_path, "mlp").stop_reason == "time_budget"
-    assert capsys.readouterr().out.count("mlp trial ") == 2
+    output = capsys.readouterr().out
+    assert output.count("mlp trial ") == 2
+    assert "mlp search stopped after 2 of 6 trials" in output and "budget of 0.001 minutes" in output
 
 
 def test_a_negative_budget_is_refused_before_anything_is_written(small_split: dict, tmp_path: Path) -> None:
