@@ -16,12 +16,15 @@ ARGS ?=
 # `make tune`: which model's search, and how many worker processes beside the chief.
 MODEL ?= cnn
 WORKERS ?= 2
+# `make tensorboard`: where the runs are (as for the report command) and the port TensorBoard serves on.
+RUNS_DIR ?= $(or $(FASHION_RUNS_DIR),runs)
+TENSORBOARD_PORT ?= 6006
 KERNEL := fashion-report
 # Debian packages: the data set, and chromium + MathJax + graphviz for the PDF and figures.
 DATA_PACKAGES := dataset-fashion-mnist
 REPORT_PACKAGES := chromium libjs-mathjax graphviz
 
-.PHONY: help setup data system-deps report tune lab test test-fast lint bench clean
+.PHONY: help setup data system-deps report tune tensorboard lab test test-fast lint bench clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -59,6 +62,10 @@ report: setup data system-deps ## Run the four notebooks and render report/$(PRO
 
 tune: setup data ## Run one model's search in a chief and WORKERS worker processes (MODEL=mlp|cnn, PROFILE, ARGS)
 	$(PY) -m fashion_lib tune --model $(MODEL) --profile $(PROFILE) --workers $(WORKERS) $(ARGS)
+
+tensorboard: setup ## Serve a run's TensorBoard logs: trials' hyperparameters and scores, training curves (PROFILE)
+	@test -d $(RUNS_DIR)/$(PROFILE)/tensorboard || { echo "No TensorBoard logs in $(RUNS_DIR)/$(PROFILE)/tensorboard: run \`make report PROFILE=$(PROFILE)\` first."; exit 1; }
+	$(VENV)/bin/tensorboard --logdir $(RUNS_DIR)/$(PROFILE)/tensorboard --port $(TENSORBOARD_PORT)
 
 lab: setup data ## Open the notebooks in JupyterLab with the project's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

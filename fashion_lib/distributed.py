@@ -88,6 +88,7 @@ class SearchSettings:
     train_subset: int
     validation_fraction: float
     search_subset: int = 0
+    search_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in config.MODEL_NAMES:
@@ -138,6 +139,7 @@ def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()
         train_subset=int(values["train_subset"]),
         validation_fraction=float(values["validation_fraction"]),
         search_subset=int(values["search_subset"]),
+        search_minutes=float(values.get("search_minutes", 0.0)),
     )
 
 
@@ -261,6 +263,8 @@ def serve_chief(
         overwrite=overwrite,
     )
     oracle = tuner.oracle
+    # The budget's clock starts now; the chief reports each trial its workers finish (fashion_lib.progress).
+    oracle.start_search(search_minutes=settings.search_minutes, report_progress=True)
     tuner.save()
     internals = chief_internals()
     servicer = internals.OracleServicer(oracle)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fashion_lib import config
+from fashion_lib import config, progress
 from fashion_lib.machine import machine_identity
 from fashion_lib.parameters import check_profile
 from fashion_lib.rendering import combine_notebooks, index_html, notebook_to_html, print_pdf, write_notebook_html
@@ -166,18 +166,23 @@ def _replace_dir(staging: Path, target: Path) -> None:
 
 
 def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) -> None:
-    """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell."""
+    """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell.
+
+    The library's progress lines (search trials, training epochs) come to this terminal as the kernel
+    sends them, in place of papermill's bar of executed cells.
+    """
     import papermill
 
     try:
-        papermill.execute_notebook(
-            str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-            str(output),
-            parameters=parameters,
-            kernel_name=_kernel_name(),
-            progress_bar=True,
-            cwd=str(config.NOTEBOOKS_DIR),
-        )
+        with progress.relay():
+            papermill.execute_notebook(
+                str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+                str(output),
+                parameters=parameters,
+                kernel_name=_kernel_name(),
+                progress_bar=False,
+                cwd=str(config.NOTEBOOKS_DIR),
+            )
     except papermill.PapermillExecutionError as error:
         raise NotebookFailed(
             f"{notebook}.ipynb failed in cell {error.exec_count} with {error.ename}: {error.evalue}. "

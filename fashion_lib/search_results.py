@@ -12,6 +12,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
+from fashion_lib import monitoring
 from fashion_lib.storage import to_builtin
 
 # Written by fashion_lib.tuning's tuner beside Keras Tuner's own trial.json: wall-clock seconds of the trial's
@@ -38,6 +39,16 @@ class SearchResult:
     best_trial_id: str
     search_images: int | None = None
     reused_from: Path | None = None
+    # Why the search stopped (a key of monitoring.STOP_REASONS), its time budget (0: none), and the wall-clock
+    # seconds from its start to its stop (None when it did not stop by itself); `stop_description` in words.
+    stop_reason: str = "unknown"
+    search_minutes: float = 0.0
+    search_seconds: float | None = None
+
+    @property
+    def stop_description(self) -> str:
+        """Why the search stopped, as the end of a sentence ("... stopped because <this>")."""
+        return monitoring.describe_stop(self.stop_reason, self.search_minutes)
 
     @property
     def best_trial(self) -> pd.Series:
@@ -101,6 +112,9 @@ def result_from_oracle(oracle: keras_tuner.Oracle, project_dir: Path) -> SearchR
         best_hyperparameters={name: to_builtin(value) for name, value in best[0].hyperparameters.values.items()},
         trials=trials,
         best_trial_id=best[0].trial_id,
+        stop_reason=oracle.stop_reason or "unknown",
+        search_minutes=oracle.search_minutes,
+        search_seconds=None if math.isnan(oracle.search_seconds) else oracle.search_seconds,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from fashion_lib import progress
 from fashion_lib.cli import termination_as_interrupt
 from fashion_lib.distributed import (
     CHIEF_FINISHED,
@@ -321,6 +322,7 @@ def _report(settings: SearchSettings, directory: Path, chief_code: int | None, c
         )
         return 1
     print(f"Search finished: {len(trials)} trials ({counts}) in {directory / settings.model}", file=out)
+    print(f"It stopped because {result.stop_description}.", file=out)
     print(trials.to_string(index=False), file=out)
     print(f"Best: trial {result.best_trial_id}, {result.best_hyperparameters}", file=out, flush=True)
     return 0
@@ -344,15 +346,17 @@ def tune(
     if role is None:
         if oracle or worker_id:
             raise ValueError("--oracle and --worker-id join a search spread over machines: pass --role too.")
-        return run_local_search(
-            model,
-            profile,
-            overrides,
-            directory=directory,
-            workers=2 if workers is None else workers,
-            resume=resume,
-            max_restarts=max_restarts,
-        )
+        # The chief, which inherits the relay's environment variable, reports trials to this terminal.
+        with progress.relay(prefix="  "):
+            return run_local_search(
+                model,
+                profile,
+                overrides,
+                directory=directory,
+                workers=2 if workers is None else workers,
+                resume=resume,
+                max_restarts=max_restarts,
+            )
     if role not in (CHIEF_ID, "worker"):
         raise ValueError(f"Unknown --role {role!r}; use chief or worker.")
     if workers is not None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import evaluation, layers, results, seeding
+from fashion_lib import evaluation, layers, monitoring, results, seeding
 from fashion_lib.storage import atomic_path, atomic_save
 
 if TYPE_CHECKING:
@@ -143,6 +143,8 @@ def train_model(
     verbose: int = 0,
     initial_learning_rate: float | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    progress: bool = True,
+    tensorboard_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Train with the schedule and early stopping; the model ends with its best epoch's weights.
 
@@ -150,6 +152,9 @@ def train_model(
     give the same weights. The schedule starts from the optimizer's current learning rate unless
     `initial_learning_rate` is given (useful when training a model a second time, after the schedule
     has lowered its rate). Extra `callbacks` (e.g. a CSVLogger) run after the schedule and early stopping.
+    With `progress`, a line every few epochs (validation accuracy, time left) goes through
+    fashion_lib.progress, labelled with the model's name; with `tensorboard_dir`, TensorBoard logs each
+    epoch's metrics there (train/ and validation/ subfolders).
 
     Returns:
         The history, one row per epoch: epoch (1-based), accuracy, loss, val_accuracy, val_loss and the
@@ -161,6 +166,10 @@ def train_model(
     rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
     all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)
     all_callbacks += list(callbacks or [])
+    if progress:
+        all_callbacks.append(monitoring.EpochProgress(model.name))
+    if tensorboard_dir is not None:
+        all_callbacks.append(monitoring.tensorboard_callback(tensorboard_dir))
     train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
     # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data.Dataset anyway.
@@ -303,6 +312,7 @@ def train_and_record(
     decay_rate: float = 0.1,
     patience: int = 15,
     mirrored: bool = False,
+    tensorboard_dir: str | Path | None = None,
 ) -> FinalTraining:
     """Train the search's best configuration with seeds seed, seed+1, ...; save, evaluate and record the first.
 
@@ -311,6 +321,7 @@ def train_and_record(
     every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
     `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
     `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed) and `seed_summary`.
+    With `tensorboard_dir`, each seed's training logs its curves to `tensorboard_dir`/seed_<seed>.
     """
     from fashion_lib.search_space import build_from_hyperparameters
 
@@ -334,6 +345,7 @@ def train_and_record(
             decay_rate=decay_rate,
             patience=patience,
             seed=run_seed,
+            tensorboard_dir=None if tensorboard_dir is None else Path(tensorboard_dir) / f"seed_{run_seed}",
         )
         test_probabilities = model.predict(splits.test_x, verbose=0)
         seed_probabilities.append(test_probabilities)
@@ -371,6 +383,9 @@ def train_and_record(
             "epochs_trained": rows[0]["epochs_trained"],
             "trials": len(search.trials),
             "search_images": search.search_images,
+            "search_stop_reason": search.stop_reason,
+            "search_minutes": search.search_minutes,
+            "search_seconds": None if search.search_seconds is None else round(search.search_seconds, 1),
             "seed_runs": rows,
             "seed_summary": seed_summary(seed_runs["test_accuracy"]),
         },

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from fashion_lib import config, search_space, seeding
+from fashion_lib import config, monitoring, search_space, seeding
 from fashion_lib.data import Splits, stratified_subset
 from fashion_lib.models import make_hypermodel
 from fashion_lib.search_results import DURATION_FILE, SearchResult, result_from_oracle
@@ -29,7 +29,7 @@ from fashion_lib.training import make_dataset
 OBJECTIVE = "val_accuracy"
 
 
-class _TrialTimer(keras_tuner.Tuner):
+class _TrialTimer(monitoring.TrialScoreSummary, keras_tuner.Tuner):
     """A tuner that also records how long each trial took.
 
     Keras Tuner keeps no timestamps in its trial files, so the time around `run_trial` (model building
@@ -63,11 +63,11 @@ class _ReferenceFirst:
         return super().populate_space(trial_id)
 
 
-class _BayesianOracle(_ReferenceFirst, keras_tuner.oracles.BayesianOptimizationOracle):
+class _BayesianOracle(monitoring.SearchMonitor, _ReferenceFirst, keras_tuner.oracles.BayesianOptimizationOracle):
     """Keras Tuner's Bayesian optimisation oracle, starting from the reference configuration."""
 
 
-class _RandomOracle(_ReferenceFirst, keras_tuner.oracles.RandomSearchOracle):
+class _RandomOracle(monitoring.SearchMonitor, _ReferenceFirst, keras_tuner.oracles.RandomSearchOracle):
     """Keras Tuner's random search oracle, starting from the reference configuration."""
 
 
@@ -172,6 +172,9 @@ def run_search(
     overwrite: bool = True,
     verbose: int = 0,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    search_minutes: float = 0.0,
+    progress: bool = True,
+    tensorboard_dir: str | Path | None = None,
 ) -> SearchResult:
     """Bayesian search over `model_name`'s `space`, ranking trials by their best epoch's val_accuracy.
 
@@ -195,10 +198,17 @@ def run_search(
         seed: non-zero seed for the oracle's sampling and for weights and shuffling.
         overwrite: True starts afresh, deleting an earlier search of the same model in `directory`.
         verbose: 0 silent, 1 Keras Tuner's per-trial report and Keras' progress bars.
+        search_minutes: time budget: once spent, no new trial starts (the running one finishes), though the
+            `num_initial_points` trials always run; 0 for none. `SearchResult.stop_reason` says what stopped it.
+        progress: one line per finished trial (model, trial k of N, score, best so far, duration, time
+            left, hyperparameters) through fashion_lib.progress: to the report's terminal, else printed.
+        tensorboard_dir: folder for TensorBoard logs (HParams tab: each trial's hyperparameters and score;
+            one subfolder per trial); None logs nothing.
     """
     seed = _check_search_arguments(
         seed, max_trials, epochs_per_trial, num_initial_points, train_x, train_y, val_x, val_y
     )
+    monitoring.check_search_minutes(search_minutes)
     seeding.set_global_seed(seed)
     tuner = _make_tuner(
         model_name,
@@ -209,6 +219,13 @@ def run_search(
         seed=seed,
         overwrite=overwrite,
         strategy=strategy,
+    )
+    callbacks = list(callbacks or []) + monitoring.start_search(
+        tuner,
+        search_minutes=search_minutes,
+        progress_lines=progress,
+        tensorboard_dir=tensorboard_dir,
+        overwrite=overwrite,
     )
     _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, callbacks)
     return result_from_oracle(tuner.oracle, Path(tuner.project_dir))

@@ -212,6 +212,9 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
     assert process.returncode == 0, text
     assert "worker tuner0 was killed by SIGKILL before the search ended; restarted" in text
     assert f"Search finished: {MAX_TRIALS} trials ({MAX_TRIALS} completed)" in text
+    # The chief reported each trial once, as it ended, to the command's terminal, and said why the search stopped.
+    assert len(re.findall(r"^  mlp trial \d+/\d+: val_accuracy ", text, re.MULTILINE)) == MAX_TRIALS
+    assert "It stopped because it had run all the trials it was given (max_trials)." in text
     # No process of the search outlives the command, the restarted worker included.
     assert not any(_alive(pid) for pid in pids.values())
     for pid in re.findall(r"restarted \(pid (\d+)", text):

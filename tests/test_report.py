@@ -47,6 +47,7 @@ def quick_report(tmp_path_factory):
         "runs": root / "runs" / "quick",
         "metrics": json.loads((report_dir / "metrics.json").read_text()),
         "stdout": result.stdout,
+        "stderr": result.stderr,
     }
 
 
@@ -54,6 +55,31 @@ def test_the_run_shows_progress_and_durations(quick_report):
     for index, name in enumerate(EXPECTED_FIGURES, start=1):
         assert f"[{index}/4] {name}" in quick_report["stdout"]
     assert quick_report["stdout"].count("done in") == 4
+
+
+def _section(stdout, start, end):
+    """The terminal output between two lines that start with `start` and `end` (or to the end)."""
+    after = stdout.split(start, 1)[1]
+    return after.split(end, 1)[0] if end else after
+
+
+def test_the_terminal_shows_one_line_per_trial_with_its_score_and_no_keras_bars(quick_report):
+    from fashion_lib.tuning import load_search
+
+    stdout = quick_report["stdout"]
+    for model, start, end in (("mlp", "[2/4] 02_mlp", "[3/4] 03_cnn"), ("cnn", "[3/4] 03_cnn", "[4/4] 04_compare")):
+        section = _section(stdout, start, end)
+        shown = re.findall(rf"^\s+{model} trial (\d+)/(\d+): val_accuracy ([\d.]+)% \(best", section, re.MULTILINE)
+        trials = load_search(quick_report["runs"] / "tuner", model).trials
+        assert [int(number) for number, _, _ in shown] == list(range(1, len(trials) + 1))
+        assert [float(score) for _, _, score in shown] == pytest.approx(list(100 * trials["score"]), abs=0.006)
+        assert re.search(rf"^\s+{model} training epoch \d+/\d+: val_accuracy", section, re.MULTILINE)
+        assert re.search(rf"^\s+{model} training ended after", section, re.MULTILINE)
+    # Keras' per-step bars (and papermill's bar of cells) stay out of the log.
+    assert "━" not in stdout and "/step" not in stdout and "Executing" not in quick_report["stderr"]
+    # The lines went to the terminal, not into the notebooks.
+    executed = (quick_report["report"] / "notebooks" / "02_mlp.ipynb").read_text()
+    assert "mlp trial 1/" not in executed
 
 
 def test_report_files_exist(quick_report):
