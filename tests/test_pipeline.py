@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from fashion_lib import config, pipeline
@@ -60,15 +59,7 @@ def test_cli_rejects_a_bad_profile_before_anything_runs(capsys, monkeypatch, tmp
     assert not (tmp_path / "runs").exists()
 
 
-def write_stand_in(folder: Path, name: str, body: str) -> None:
-    """A notebook with the real notebook's parameters cell and one cell of `body`."""
-    real = nbformat.read(config.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    parameters = next(c for c in real.cells if "parameters" in c.metadata.get("tags", []))
-    stand_in = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(body)], metadata=real.metadata)
-    nbformat.write(stand_in, folder / f"{name}.ipynb")
-
-
-def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch, tmp_path, capsys):
+def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch, tmp_path, capsys, write_stand_in):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     for name in ("01_explore", "03_cnn", "04_compare"):

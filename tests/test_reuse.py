@@ -14,8 +14,6 @@ import pytest
 from fashion_lib import cache, config, history, pipeline, rendering
 from fashion_lib.cli import main
 
-from test_pipeline import write_stand_in
-
 RECORD = "from pathlib import Path\nfrom fashion_lib.results import record_results\n"
 BODIES = {
     "01_explore": RECORD + "record_results(run_dir, 'data', {'seed': seed})",
@@ -50,7 +48,7 @@ if compare_search_strategies:
 
 
 @pytest.fixture
-def project(monkeypatch, tmp_path):
+def project(monkeypatch, tmp_path, write_stand_in):
     """Stand-in notebooks, temporary run and report folders, no PDF printing, and a copy of the package to hash."""
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
