@@ -226,6 +226,11 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _shown(moment: str) -> str:
+    """A recorded time as the progress lines show it."""
+    return moment.replace("T", " ")
+
+
 def _peak_memory_mib() -> float:
     """The largest resident set of any finished child process of this command: the notebook kernels."""
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
@@ -342,7 +347,7 @@ def run_report(
     with profile_lock(profile_name) as stale:
         if stale is not None:
             print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
-        started_at = time.time()
+        started_at, started = time.time(), time.perf_counter()
         run_id = history.new_run_id(profile_name, name, started=started_at)
         staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
         published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
@@ -351,7 +356,6 @@ def run_report(
 
         timings: dict[str, float] = {}
         statuses: dict[str, dict[str, Any]] = {}
-        started = time.perf_counter()
         for index, (_, notebook, title) in enumerate(NOTEBOOKS):
             settled = staging.state["notebooks"]
             key = cache.notebook_key(
@@ -364,7 +368,7 @@ def run_report(
             line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
             kept = settled.get(notebook)
             if index < first_forced and kept is not None and kept["key"] == key:
-                print(f"{line}: kept from the interrupted run (finished {kept['finished']})", flush=True)
+                print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
                 continue
             previous = published["notebooks"].get(notebook)
@@ -376,7 +380,7 @@ def run_report(
                     shutil.copy2(report_dir / f"{notebook}.html", report_stage)
                 settled[notebook] = previous | {"reused": True}
                 staging.save()
-                print(f"{line}: reused (unchanged since {previous['finished']})", flush=True)
+                print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
                 statuses[notebook]["run"] = previous["run"]
                 continue
@@ -385,7 +389,7 @@ def run_report(
             staging.discard(notebook)
             if not resume:
                 staging.discard_partial()
-            print(line + (": resuming the interrupted run" if resume else ""), flush=True)
+            print(line + (" — resuming the interrupted run" if resume else ""), flush=True)
             staging.compose_metrics()
             before = cache.snapshot(run_stage)
             # The files the interrupted execution left count as written by this one.
