@@ -292,8 +292,8 @@ class _Staging:
         return metrics
 
 
-def _reusable(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> bool:
-    """Whether a published notebook's outputs (files and executed copy) are there and carry `key`."""
+def _complete(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> bool:
+    """Whether a finished notebook's record carries `key` and its files and executed copy are all there."""
     return (
         record is not None
         and record.get("key") == key
@@ -367,19 +367,22 @@ def run_report(
             )["key"]
             line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
             kept = settled.get(notebook)
-            if index < first_forced and kept is not None and kept["key"] == key:
+            if index < first_forced and _complete(kept, key, run_stage, report_stage, notebook):
                 print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
                 continue
             previous = published["notebooks"].get(notebook)
-            if index < first_forced and _reusable(previous, key, run_dir, report_dir, notebook):
+            if index < first_forced and _complete(previous, key, run_dir, report_dir, notebook):
                 staging.discard(notebook)
+                if interrupted.get("notebook") == notebook:
+                    staging.discard_partial()
+                # Recorded before the copy: a copy cut short then shows as incomplete and is discarded next time.
+                settled[notebook] = previous
+                staging.save()
                 cache.copy_files(run_dir, run_stage, previous["files"])
                 shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
                 if published.get("show_code") == show_code and (report_dir / f"{notebook}.html").is_file():
                     shutil.copy2(report_dir / f"{notebook}.html", report_stage)
-                settled[notebook] = previous | {"reused": True}
-                staging.save()
                 print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
                 statuses[notebook]["run"] = previous["run"]

@@ -113,6 +113,7 @@ def reruns(tmp_path_factory):
 
     run("resumed", command("report", "--profile", "quick"))
     steps["resumed"]["trials"] = finished_trials(root / "runs" / "quick" / "tuner" / "mlp")
+    steps["resumed"]["metrics"] = json.loads((root / "report" / "quick" / "metrics.json").read_text())
     run("unchanged", command("report", "--profile", "quick"))
     run("tsne", command("report", "--profile", "quick", overrides=[*SMALLER, "compare.tsne_samples=250"]))
     with (project / "fashion_lib" / "evaluation.py").open("a") as handle:
@@ -143,7 +144,7 @@ def test_the_next_run_takes_the_stale_lock_over_and_resumes_without_rerunning_fi
     killed = steps["killed"]["trials"]
     assert {name: resumed["trials"][name] for name in killed} == killed
     assert len(resumed["trials"]) == 3
-    metrics = json.loads((reruns["root"] / "report" / "quick" / "metrics.json").read_text())
+    metrics = resumed["metrics"]
     assert metrics["models"]["mlp"]["trials"] == 3
     assert metrics["cache"]["notebooks"]["02_mlp"]["status"] == "resumed"
 
