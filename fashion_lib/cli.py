@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-runs",
         type=int,
         metavar="N",
-        help="earlier runs of the profile to keep in report/history/ (default: $FASHION_KEEP_RUNS, else 10)",
+        help="earlier runs of the profile to keep in report/history/ (default: $FASHION_KEEP_RUNS, else 5)",
     )
     report.set_defaults(handler=_report)
 

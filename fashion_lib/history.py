@@ -23,8 +23,9 @@ from fashion_lib.storage import atomic_write_text
 
 HISTORY = "history"
 RUNS_PAGE = "runs.html"
-# How many earlier runs of each profile are kept; the latest run is not counted.
-DEFAULT_KEEP = 10
+# How many earlier runs of each profile are kept (the latest is not counted): a standard run with its tuner
+# folders takes a few hundred MB.
+DEFAULT_KEEP = 5
 KEEP_ENV_VAR = "FASHION_KEEP_RUNS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
