@@ -23,8 +23,8 @@ from fashion_lib.storage import atomic_write_text
 
 HISTORY = "history"
 RUNS_PAGE = "runs.html"
-# How many earlier runs of each profile are kept (the latest is not counted): a standard run with its tuner
-# folders takes a few hundred MB.
+# How many earlier runs of each profile are kept (the latest is not counted); each keeps its search trials'
+# checkpoints, which add up over the runs of a large profile.
 DEFAULT_KEEP = 5
 KEEP_ENV_VAR = "FASHION_KEEP_RUNS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -183,17 +183,10 @@ def list_runs(profile: str | None = None) -> list[RunEntry]:
     """Every kept run (latest and earlier) of one profile, or of all, newest first within each profile."""
     if not config.REPORT_DIR.is_dir():
         return []
-    profiles = (
-        [profile]
-        if profile
-        else sorted(
-            path.name for path in config.REPORT_DIR.iterdir() if path.is_dir() and not path.name.startswith(".")
-        )
-    )
+    folders = [*config.REPORT_DIR.iterdir(), *(config.REPORT_DIR / HISTORY).glob("*")]
+    names = {path.name for path in folders if path.is_dir() and not path.name.startswith(".")}
     entries = []
-    for name in profiles:
-        if name == HISTORY:
-            continue
+    for name in [profile] if profile else sorted(names - {HISTORY}):
         runs = []
         if (config.report_dir(name) / METRICS_FILE).is_file():
             runs.append(_entry(name, config.report_dir(name), latest=True))
