@@ -79,3 +79,13 @@ def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch,
     assert str(kept) in error and "the search space is empty" in kept.read_text()
     assert earlier.read_text() == "the previous report"
     assert not config.run_dir("quick").exists()
+
+
+def test_only_overrides_that_change_the_profile_count_as_changed():
+    overrides = ["compare.tsne_samples=300", "seed=1", "cnn.max_trials=2", "mlp.seed=1", "cnn.seed=4"]
+    assert pipeline.changed_parameters("quick", overrides) == {"compare.tsne_samples": 300, "cnn.seed": 4}
+
+
+@pytest.mark.parametrize("name", ["03_cnn", "03", "cnn", "03_cnn.ipynb"])
+def test_a_notebook_is_named_by_its_file_number_or_section(name):
+    assert pipeline.notebook_index(name) == 2
