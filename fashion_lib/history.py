@@ -46,6 +46,8 @@ class RunEntry:
     accuracies: dict[str, float | None]
     best_ensemble: str | None
     changed_parameters: dict[str, Any]
+    # The notebooks this run executed (the others were reused from an earlier run).
+    executed: list[str]
     report_dir: Path
     latest: bool
 
@@ -174,6 +176,11 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         },
         best_ensemble=best.get("label") if best else None,
         changed_parameters=run.get("changed_parameters") or {},
+        executed=[
+            notebook
+            for notebook, status in ((metrics.get("cache") or {}).get("notebooks") or {}).items()
+            if status.get("status") in ("ran", "resumed")
+        ],
         report_dir=report_dir,
         latest=latest,
     )
@@ -238,6 +245,7 @@ def runs_page(entries: list[RunEntry]) -> str:
         rows = [
             ("Finished", [entry.finished.replace("T", " ") for entry in runs]),
             ("Duration", ["–" if e.duration_s is None else f"{e.duration_s:,.0f} s" for e in runs]),
+            ("Notebooks executed", [", ".join(e.executed) or "none (all reused)" for e in runs]),
             *((f"{label} test accuracy", [_percent(e.accuracies[label]) for e in runs]) for label in ("MLP", "CNN")),
             ("Best ensemble", [f"{_percent(e.accuracies['best ensemble'])} {e.best_ensemble or ''}" for e in runs]),
             *((key, [str(e.changed_parameters.get(key, "(profile)")) for e in runs]) for key in changed),
