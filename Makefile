@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # `make setup TF_EXTRA=gpu` installs the CUDA-enabled TensorFlow instead of the CPU build.
 TF_EXTRA ?= cpu
 PROFILE ?= standard
-# Extra arguments for the report and tune commands, e.g. ARGS="--set seed=7".
+# Extra arguments for the report and tune commands, e.g. ARGS="--set seed=7", ARGS="--force", ARGS="--from 04".
 ARGS ?=
 # `make tune`: which model's search, and how many worker processes beside the chief.
 MODEL ?= cnn
@@ -24,7 +24,7 @@ KERNEL := fashion-report
 DATA_PACKAGES := dataset-fashion-mnist
 REPORT_PACKAGES := chromium libjs-mathjax graphviz
 
-.PHONY: help setup data system-deps report tune tensorboard lab test test-fast lint bench clean
+.PHONY: help setup data system-deps report runs tune tensorboard lab test test-fast lint bench clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -57,8 +57,11 @@ data: $(STAMP) ## Install the Fashion-MNIST files (Debian package) when missing 
 system-deps: ## Install chromium (PDF), MathJax and graphviz when missing (as root)
 	@$(call apt_install,$(REPORT_PACKAGES))
 
-report: setup data system-deps ## Run the four notebooks and render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate)
+report: setup data system-deps ## Run the notebooks that changed, reuse the rest, render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate)
 	$(PY) -m fashion_lib report --profile $(PROFILE) $(ARGS)
+
+runs: setup ## List the kept report runs with their accuracies and write report/runs.html comparing them
+	$(PY) -m fashion_lib runs
 
 tune: setup data ## Run one model's search in a chief and WORKERS worker processes (MODEL=mlp|cnn, PROFILE, ARGS)
 	$(PY) -m fashion_lib tune --model $(MODEL) --profile $(PROFILE) --workers $(WORKERS) $(ARGS)
@@ -84,4 +87,4 @@ bench: setup data ## Measure training speed against the CPU's matrix-multiply pe
 	$(PY) -m fashion_lib bench $(BENCH_ARGS)
 
 clean: ## Remove runs, reports and caches (keeps .venv)
-	rm -rf runs report/*/ .pytest_cache .ruff_cache
+	rm -rf runs report/*/ report/runs.html .pytest_cache .ruff_cache

@@ -58,13 +58,33 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         with termination_as_interrupt():
-            result = run_report(args.profile, args.set, show_code=args.show_code)
+            result = run_report(
+                args.profile,
+                args.set,
+                show_code=args.show_code,
+                force=args.force,
+                from_notebook=args.from_notebook,
+                fresh=args.fresh,
+                name=args.name,
+                keep=args.keep_runs,
+            )
     except NotebookFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"Report: {result.report_dir / 'index.html'}")
     print(f"Models: {result.run_dir}")
-    print(f"Total time: {result.timings['total_s']:.0f} s")
+    print(f"Total time: {result.timings['total_s']:.0f} s (run {result.run_id})")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """List the kept report runs and refresh the page that compares them."""
+    from fashion_lib.history import format_runs, list_runs, write_runs_page
+
+    entries = list_runs(args.profile)
+    print(format_runs(entries))
+    if entries:
+        print(f"Side by side: {write_runs_page()}")
     return 0
 
 
@@ -156,7 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter: seed=3 for every notebook, cnn.max_trials=5 for one",
     )
     report.add_argument("--show-code", action="store_true", help="show the code cells in the HTML pages and PDF")
+    report.add_argument(
+        "--force", action="store_true", help="execute every notebook, even those unchanged since the last run"
+    )
+    report.add_argument(
+        "--from",
+        dest="from_notebook",
+        metavar="NOTEBOOK",
+        help="execute this notebook (e.g. 03_cnn, 03 or cnn) and every one after it",
+    )
+    report.add_argument(
+        "--fresh", action="store_true", help="start over instead of resuming an interrupted run of the profile"
+    )
+    report.add_argument("--name", help="the run's name in the history (default: its start time, YYYYmmdd-HHMMSS)")
+    report.add_argument(
+        "--keep-runs",
+        type=int,
+        metavar="N",
+        help="earlier runs of the profile to keep in report/history/ (default: $FASHION_KEEP_RUNS, else 5)",
+    )
     report.set_defaults(handler=_report)
+
+    runs = commands.add_parser("runs", help="list the kept report runs and write report/runs.html comparing them")
+    runs.add_argument("--profile", help="only this profile's runs")
+    runs.set_defaults(handler=_runs)
 
     bench = commands.add_parser("bench", help="measure training speed against the CPU's matrix-multiply peak")
     bench.add_argument("--quick", action="store_true", help="throughput only, on 20,000 images (under a minute)")

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from fashion_lib import config, progress
+from fashion_lib import cache, config, history, progress
+from fashion_lib.locks import profile_lock
 from fashion_lib.machine import machine_identity
 from fashion_lib.parameters import check_profile
 from fashion_lib.rendering import combine_notebooks, index_html, notebook_to_html, print_pdf, write_notebook_html
@@ -62,6 +63,9 @@ class ReportResult:
     metrics: dict[str, Any]
     pdf_note: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+    # Per notebook: its cache key and whether it "ran", was "resumed", "reused" or "kept" from an interrupted run.
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def available_profiles() -> list[str]:
@@ -155,16 +159,6 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Move a finished staging folder into place, replacing the previous one only now."""
-    previous = target.with_name(f".{target.name}.previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if target.exists():
-        os.replace(target, previous)
-    os.replace(staging, target)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
 def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) -> None:
     """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell.
 
@@ -190,60 +184,294 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
         ) from None
 
 
-def run_report(profile_name: str, overrides: list[str] | None = None, *, show_code: bool = False) -> ReportResult:
-    """Run the four notebooks of a profile and render report/<profile>/ (HTML pages, PDF, metrics.json).
+def notebook_index(name: str) -> int:
+    """The position (0-3) of a notebook given as `02_mlp`, `02` or `mlp`.
 
-    Everything is written to staging folders first and moved into runs/<profile>/ and report/<profile>/
-    only when every notebook succeeded, so a failed run never damages the previous results.
+    Raises:
+        ProfileError: no notebook has that name.
     """
-    profile = apply_overrides(load_profile(profile_name), overrides or [])
+    for index, (section, notebook, _) in enumerate(NOTEBOOKS):
+        if name in (notebook, notebook.split("_")[0], section, f"{notebook}.ipynb"):
+            return index
+    raise ProfileError(f"Unknown notebook '{name}'; use one of {[notebook for _, notebook, _ in NOTEBOOKS]}.")
+
+
+def changed_parameters(profile_name: str, overrides: list[str]) -> dict[str, Any]:
+    """The overrides whose value differs from the profile's own (`{"compare.tsne_samples": 300}`)."""
+    profile = load_profile(profile_name)
+    common = profile.get("parameters") or {}
+    changed: dict[str, Any] = {}
+    for override in overrides:
+        key, _, raw = override.partition("=")
+        section, _, name = key.rpartition(".")
+        own = (profile.get(section) or {}) if section else {}
+        value = yaml.safe_load(raw)
+        if name in own and own[name] == value or name not in own and name in common and common[name] == value:
+            changed.pop(key, None)
+        else:
+            changed[key] = value
+    return changed
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _shown(moment: str) -> str:
+    """A recorded time as the progress lines show it."""
+    return moment.replace("T", " ")
+
+
+def _peak_memory_mib() -> float:
+    """The largest resident set of any finished child process of this command: the notebook kernels."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+@dataclass
+class _Staging:
+    """The staging folders of a profile's run and the state that says which notebooks they hold, finished."""
+
+    run_dir: Path
+    report_dir: Path
+    state: dict[str, Any]
+    # Files an interrupted notebook left (e.g. its finished search trials), kept only to resume that notebook.
+    partial_files: list[str]
+
+    @classmethod
+    def open(cls, run_dir: Path, report_dir: Path, *, fresh: bool, show_code: bool) -> _Staging:
+        """The staging of an interrupted run (unless `fresh`), or new empty folders."""
+        state = cache.read_state(run_dir)
+        if fresh or not report_dir.is_dir() or not (state["notebooks"] or state.get("running")):
+            for stage in (run_dir, report_dir):
+                shutil.rmtree(stage, ignore_errors=True)
+            state = {"notebooks": {}}
+        (report_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # Pages are rendered at the end of a run, from the notebooks; an interrupted run's pages may be stale.
+        for page in [*report_dir.glob("*.html"), report_dir / "report.pdf", report_dir / METRICS_FILE]:
+            page.unlink(missing_ok=True)
+        owned = {name for record in state["notebooks"].values() for name in record["files"]}
+        partial = sorted(set(cache.snapshot(run_dir)) - owned)
+        return cls(run_dir, report_dir, state | {"show_code": show_code}, partial)
+
+    def save(self) -> None:
+        """Write the state, so that an interruption from here on finds it."""
+        cache.write_state(self.run_dir, self.state)
+
+    def discard(self, notebook: str) -> None:
+        """Remove what an earlier, different execution of `notebook` left in the staging."""
+        record = self.state["notebooks"].pop(notebook, None)
+        if record is not None:
+            cache.remove_files(self.run_dir, record["files"])
+            self.save()
+        (self.report_dir / "notebooks" / f"{notebook}.ipynb").unlink(missing_ok=True)
+
+    def discard_partial(self) -> None:
+        """Remove the files an interrupted notebook left, when that notebook is not being resumed."""
+        cache.remove_files(self.run_dir, self.partial_files)
+        self.partial_files = []
+        self.state.pop("running", None)
+        self.save()
+
+    def compose_metrics(self) -> dict[str, Any]:
+        """Write the staging's metrics.json from what its finished notebooks recorded, in order; returns it."""
+        metrics: dict[str, Any] = {}
+        for _, notebook, _ in NOTEBOOKS:
+            if notebook in self.state["notebooks"]:
+                cache.merge_metrics(metrics, self.state["notebooks"][notebook]["metrics"])
+        atomic_write_json(self.run_dir / METRICS_FILE, metrics)
+        return metrics
+
+
+def _complete(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> bool:
+    """Whether a finished notebook's record carries `key` and its files and executed copy are all there."""
+    return (
+        record is not None
+        and record.get("key") == key
+        and (report_dir / "notebooks" / f"{notebook}.ipynb").is_file()
+        and all((run_dir / name).is_file() for name in record["files"])
+    )
+
+
+def run_report(
+    profile_name: str,
+    overrides: list[str] | None = None,
+    *,
+    show_code: bool = False,
+    force: bool = False,
+    from_notebook: str | None = None,
+    fresh: bool = False,
+    name: str | None = None,
+    keep: int | None = None,
+) -> ReportResult:
+    """Run the notebooks of a profile that need it and render report/<profile>/ (HTML pages, PDF, metrics.json).
+
+    A notebook is executed only when its cache key (source, parameters, `fashion_lib` code, package versions, data,
+    what it takes from the notebooks before it) differs from that of the latest run's copy, else that copy and its
+    outputs are reused. Everything is written to staging folders first and moved into runs/<profile>/ and
+    report/<profile>/ only when every notebook succeeded, so a failed run never damages the previous results; the
+    previous run then moves to the history. An interrupted run's staging stays: the next run of the profile keeps
+    its finished notebooks and resumes the one that was cut short (its finished search trials included).
+
+    Args:
+        force: execute every notebook.
+        from_notebook: execute this notebook (`02_mlp`, `02` or `mlp`) and every one after it.
+        fresh: discard an interrupted run's staging instead of resuming it.
+        name: the run's id in the history (default: its start time).
+        keep: earlier runs of the profile to keep (default: $FASHION_KEEP_RUNS, else history.DEFAULT_KEEP).
+
+    Raises:
+        ProfileError: a bad profile, override or notebook name. RunInProgress: the profile is running elsewhere.
+        NotebookFailed: a notebook raised an error.
+    """
+    overrides = overrides or []
+    profile = apply_overrides(load_profile(profile_name), overrides)
     run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
     run_stage = run_dir.with_name(f".{profile_name}.partial")
     report_stage = report_dir.with_name(f".{profile_name}.partial")
     parameters = notebook_parameters(profile, profile_name=profile_name, run_dir=run_stage)
-    for stage in (run_stage, report_stage):
-        shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir(parents=True)
+    first_forced = 0 if force else notebook_index(from_notebook) if from_notebook else len(NOTEBOOKS)
+    keep = history.default_keep() if keep is None else keep
+    if keep < 0:
+        raise ProfileError(f"The number of earlier runs to keep must be 0 or more, got {keep}.")
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    executed = []
-    for index, (_, notebook, title) in enumerate(NOTEBOOKS, start=1):
-        print(f"[{index}/{len(NOTEBOOKS)}] {notebook}: {title}", flush=True)
-        output = report_stage / "notebooks" / f"{notebook}.ipynb"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        began = time.perf_counter()
-        execute_notebook(notebook, output, parameters[notebook])
-        timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
-        print(f"    done in {timings[f'{notebook}_s']:.0f} s", flush=True)
-        executed.append(output)
+    with profile_lock(profile_name) as stale:
+        if stale is not None:
+            print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
+        started_at, started = time.time(), time.perf_counter()
+        run_id = history.new_run_id(profile_name, name, started=started_at)
+        staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
+        published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
+        environment = {"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()}
+        interrupted = staging.state.get("running") or {}
 
-    print("Rendering HTML and PDF", flush=True)
-    pages = {}
-    for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
-        write_notebook_html(path, report_stage / f"{notebook}.html", title=title, show_code=show_code)
-        pages[title] = f"{notebook}.html"
-    pdf_name, pdf_note = _write_pdf(executed, report_stage, show_code=show_code)
-    timings["total_s"] = round(time.perf_counter() - started, 1)
+        timings: dict[str, float] = {}
+        statuses: dict[str, dict[str, Any]] = {}
+        for index, (_, notebook, title) in enumerate(NOTEBOOKS):
+            settled = staging.state["notebooks"]
+            key = cache.notebook_key(
+                notebook,
+                parameters,
+                source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+                environment=environment,
+                upstream_outputs={name: record["outputs"] for name, record in settled.items()},
+            )["key"]
+            line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
+            kept = settled.get(notebook)
+            if index < first_forced and _complete(kept, key, run_stage, report_stage, notebook):
+                print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
+                statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
+                continue
+            previous = published["notebooks"].get(notebook)
+            if index < first_forced and _complete(previous, key, run_dir, report_dir, notebook):
+                staging.discard(notebook)
+                if interrupted.get("notebook") == notebook:
+                    staging.discard_partial()
+                # Recorded before the copy: a copy cut short then shows as incomplete and is discarded next time.
+                settled[notebook] = previous
+                staging.save()
+                cache.copy_files(run_dir, run_stage, previous["files"])
+                shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
+                if published.get("show_code") == show_code and (report_dir / f"{notebook}.html").is_file():
+                    shutil.copy2(report_dir / f"{notebook}.html", report_stage)
+                print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
+                statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
+                statuses[notebook]["run"] = previous["run"]
+                continue
 
-    metrics = read_results(run_stage) | {
-        "profile": profile_name,
-        "description": profile.get("description", ""),
-        "seed": parameters["02_mlp"].get("seed"),
-        "parameters": {
-            notebook: {k: v for k, v in p.items() if k not in RESERVED} for notebook, p in parameters.items()
-        },
-        "timings": timings,
-        # The largest resident set of any finished child process: the notebook kernels.
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-        "versions": _versions(),
-        "machine": machine_identity(),
-    }
-    atomic_write_json(report_stage / METRICS_FILE, metrics)
-    atomic_write_text(report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note))
-    _replace_dir(run_stage, run_dir)
-    _replace_dir(report_stage, report_dir)
-    return ReportResult(report_dir, run_dir, metrics, pdf_note, timings)
+            resume = index < first_forced and interrupted.get("notebook") == notebook and interrupted["key"] == key
+            staging.discard(notebook)
+            if not resume:
+                staging.discard_partial()
+            print(line + (" — resuming the interrupted run" if resume else ""), flush=True)
+            staging.compose_metrics()
+            before = cache.snapshot(run_stage)
+            # The files the interrupted execution left count as written by this one.
+            before = {path: status for path, status in before.items() if path not in staging.partial_files}
+            metrics_before = read_results(run_stage)
+            staging.state["running"] = {"notebook": notebook, "key": key, "started": _now()}
+            staging.save()
+            values = parameters[notebook]
+            if resume and "overwrite_search" in declared_parameters(notebook):
+                # Keras Tuner then reloads the search: finished trials are kept, the one cut short runs again.
+                values = values | {"overwrite_search": False}
+            output = report_stage / "notebooks" / f"{notebook}.ipynb"
+            began = time.perf_counter()
+            execute_notebook(notebook, output, values)
+            timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
+            files = cache.written_files(before, cache.snapshot(run_stage))
+            written = cache.metrics_written(metrics_before, read_results(run_stage))
+            settled[notebook] = {
+                "key": key,
+                "run": run_id,
+                "finished": _now(),
+                "seconds": timings[f"{notebook}_s"],
+                "files": files,
+                "metrics": written,
+                "outputs": cache.outputs_digest(run_stage, files, written),
+                "peak_memory_mib": _peak_memory_mib(),
+            }
+            staging.partial_files = []
+            staging.state.pop("running", None)
+            staging.save()
+            print(f"    done in {timings[f'{notebook}_s']:.0f} s", flush=True)
+            status = "resumed" if resume else "ran"
+            statuses[notebook] = {"key": key, "status": status, "since": settled[notebook]["finished"], "run": run_id}
+
+        print("Rendering HTML and PDF", flush=True)
+        executed = [report_stage / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
+        pages = {}
+        for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
+            page = report_stage / f"{notebook}.html"
+            if not page.is_file():
+                write_notebook_html(path, page, title=title, show_code=show_code)
+            pages[title] = page.name
+        all_reused = all(status["status"] == "reused" for status in statuses.values())
+        if all_reused and published.get("show_code") == show_code and (report_dir / "report.pdf").is_file():
+            shutil.copy2(report_dir / "report.pdf", report_stage)
+            pdf_name, pdf_note = "report.pdf", ""
+        else:
+            pdf_name, pdf_note = _write_pdf(executed, report_stage, show_code=show_code)
+        timings["total_s"] = round(time.perf_counter() - started, 1)
+
+        results = staging.compose_metrics()
+        metrics = results | {
+            "profile": profile_name,
+            "description": profile.get("description", ""),
+            "seed": parameters["02_mlp"].get("seed"),
+            "parameters": {
+                notebook: {k: v for k, v in p.items() if k not in RESERVED} for notebook, p in parameters.items()
+            },
+            "run": {
+                "id": run_id,
+                "name": name,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
+                "finished": _now(),
+                "overrides": overrides,
+                "changed_parameters": changed_parameters(profile_name, overrides),
+            },
+            "cache": environment | {"notebooks": statuses},
+            "timings": timings,
+            # Reused notebooks' kernels ran in an earlier run: their peak, measured there, counts too.
+            "peak_memory_mib": max(
+                [_peak_memory_mib(), *(r.get("peak_memory_mib", 0.0) for r in staging.state["notebooks"].values())]
+            ),
+            "versions": environment["versions"],
+            "machine": machine_identity(),
+        }
+        atomic_write_json(report_stage / METRICS_FILE, metrics)
+        atomic_write_text(report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note))
+        _publish(profile_name, run_stage, report_stage, keep=keep)
+    return ReportResult(report_dir, run_dir, metrics, pdf_note, timings, run_id=run_id, statuses=statuses)
+
+
+def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: int) -> None:
+    """Move the profile's latest run into the history and the finished staging into its place."""
+    history.archive_latest(profile_name)
+    os.replace(run_stage, config.run_dir(profile_name))
+    os.replace(report_stage, config.report_dir(profile_name))
+    history.prune(profile_name, keep)
+    history.write_runs_page()
 
 
 def _write_pdf(executed: list[Path], report_stage: Path, *, show_code: bool) -> tuple[str | None, str]:

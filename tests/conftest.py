@@ -7,9 +7,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from fashion_lib import config  # noqa: E402
 from fashion_lib.data import (  # noqa: E402
     FashionMNIST,
     load_fashion_mnist,
@@ -43,3 +48,16 @@ def small_split(fashion: FashionMNIST) -> dict[str, np.ndarray]:
         "test_x": scale_images(test_x),
         "test_y": test_y,
     }
+
+
+@pytest.fixture
+def write_stand_in() -> Callable[[Path, str, str], None]:
+    """A writer of stand-in notebooks: the real notebook's parameters cell, then one cell of `body`."""
+
+    def write(folder: Path, name: str, body: str) -> None:
+        real = nbformat.read(config.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+        parameters = next(c for c in real.cells if "parameters" in c.metadata.get("tags", []))
+        cells = [parameters, nbformat.v4.new_code_cell(body)]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=real.metadata), folder / f"{name}.ipynb")
+
+    return write

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from fashion_lib import config, pipeline
@@ -57,15 +56,7 @@ def test_cli_rejects_a_bad_profile_before_anything_runs(capsys, monkeypatch, tmp
     assert not (tmp_path / "runs").exists()
 
 
-def write_stand_in(folder: Path, name: str, body: str) -> None:
-    """A notebook with the real notebook's parameters cell and one cell of `body`."""
-    real = nbformat.read(config.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    parameters = next(c for c in real.cells if "parameters" in c.metadata.get("tags", []))
-    stand_in = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(body)], metadata=real.metadata)
-    nbformat.write(stand_in, folder / f"{name}.ipynb")
-
-
-def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch, tmp_path, capsys):
+def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch, tmp_path, capsys, write_stand_in):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     for name in ("01_explore", "03_cnn", "04_compare"):
@@ -85,3 +76,13 @@ def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch,
     assert str(kept) in error and "the search space is empty" in kept.read_text()
     assert earlier.read_text() == "the previous report"
     assert not config.run_dir("quick").exists()
+
+
+def test_only_overrides_that_change_the_profile_count_as_changed():
+    overrides = ["compare.tsne_samples=300", "seed=1", "cnn.max_trials=2", "mlp.seed=1", "cnn.seed=4"]
+    assert pipeline.changed_parameters("quick", overrides) == {"compare.tsne_samples": 300, "cnn.seed": 4}
+
+
+@pytest.mark.parametrize("name", ["03_cnn", "03", "cnn", "03_cnn.ipynb"])
+def test_a_notebook_is_named_by_its_file_number_or_section(name):
+    assert pipeline.notebook_index(name) == 2

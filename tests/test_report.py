@@ -193,10 +193,12 @@ def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_pa
 def test_saved_models_reload_and_reproduce_the_test_probabilities(quick_report, fashion):
     import keras
 
+    from fashion_lib import layers
     from fashion_lib.data import scale_images
 
     for name in ("mlp", "cnn"):
-        model = keras.saving.load_model(quick_report["runs"] / f"{name}.keras")
+        # The models use fashion_lib's own layers; without them Keras cannot rebuild a saved model.
+        model = keras.saving.load_model(quick_report["runs"] / f"{name}.keras", custom_objects=layers.CUSTOM_OBJECTS)
         saved = np.load(quick_report["runs"] / f"{name}_test_probabilities.npy")
         fresh = model.predict(scale_images(fashion.test_images[:200]), verbose=0)
         np.testing.assert_allclose(fresh, saved[:200], atol=1e-5)
