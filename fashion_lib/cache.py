@@ -88,6 +88,7 @@ def notebook_key(
     source: str,
     environment: Mapping[str, Any],
     upstream_outputs: Mapping[str, str],
+    quoted_runs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A notebook's key and the components it hashes.
 
@@ -97,6 +98,7 @@ def notebook_key(
         source: the notebook's source hash.
         environment: the `fashion_lib` code hash, the package versions and the data fingerprint.
         upstream_outputs: the output digest of each notebook this one reads, as settled in this run.
+        quoted_runs: a digest of each other profile's metrics that the notebook quotes (04's replicate run).
     """
     upstream: dict[str, Any] = {}
     for name, shared in UPSTREAM.get(notebook, {}).items():
@@ -109,8 +111,14 @@ def notebook_key(
         "parameters": {k: v for k, v in parameters[notebook].items() if k not in EXECUTION_PARAMETERS},
         **environment,
         "upstream": upstream,
+        "quoted_runs": dict(quoted_runs or {}),
     }
     return {"key": _digest(components), "components": components}
+
+
+def quoted_metrics_digest(path: Path) -> str:
+    """A digest of another run's metrics.json that a notebook quotes, or "absent" when there is none yet."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
 
 
 def snapshot(run_dir: Path) -> dict[str, list[int]]:

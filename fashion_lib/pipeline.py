@@ -167,6 +167,8 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
     """
     import papermill
 
+    # TensorFlow's C++ start-up notices would otherwise print into the notebooks' pages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with progress.relay():
             papermill.execute_notebook(
@@ -211,6 +213,14 @@ def changed_parameters(profile_name: str, overrides: list[str]) -> dict[str, Any
         else:
             changed[key] = value
     return changed
+
+
+def _quoted_runs(values: dict[str, Any], profile_name: str) -> dict[str, str]:
+    """The other profile's run a notebook quotes (04's `replicate_profile`), so that a newer one reruns it."""
+    quoted = values.get("replicate_profile")
+    if not quoted or quoted == profile_name:
+        return {}
+    return {quoted: cache.quoted_metrics_digest(config.report_dir(quoted) / METRICS_FILE)}
 
 
 def _now() -> str:
@@ -355,6 +365,7 @@ def run_report(
                 source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
                 environment=environment,
                 upstream_outputs={name: record["outputs"] for name, record in settled.items()},
+                quoted_runs=_quoted_runs(parameters[notebook], profile_name),
             )["key"]
             line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
             kept = settled.get(notebook)

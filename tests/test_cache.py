@@ -93,3 +93,27 @@ def test_the_data_fingerprint_names_the_verified_checksums():
     fingerprint = cache.data_fingerprint()
     assert fingerprint["md5"]["train-images-idx3-ubyte"] == "f4a8712d7a061bf5bd6d2ca38dc4d50a"
     assert fingerprint["files"]["train-images-idx3-ubyte.gz"] > 0
+
+
+def test_04_reruns_when_the_run_it_quotes_changes(tmp_path):
+    values = parameters()
+    metrics = tmp_path / "metrics.json"
+    absent = cache.quoted_metrics_digest(metrics)
+    metrics.write_text('{"models": {}}')
+    first = cache.quoted_metrics_digest(metrics)
+    metrics.write_text('{"models": {"mlp": {}}}')
+    second = cache.quoted_metrics_digest(metrics)
+    assert len({absent, first, second}) == 3
+
+    def quoting(digest):
+        return cache.notebook_key(
+            "04_compare",
+            values,
+            source="s",
+            environment=ENVIRONMENT,
+            upstream_outputs={"02_mlp": "m", "03_cnn": "c"},
+            quoted_runs={"replicate": digest},
+        )["key"]
+
+    assert quoting(absent) != quoting(first) != quoting(second)
+    assert quoting(first) == quoting(first)
