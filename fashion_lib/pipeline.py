@@ -167,7 +167,8 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
     """
     import papermill
 
-    # TensorFlow's C++ start-up notices would otherwise print into the notebooks' pages.
+    # TensorFlow's C++ info and warning logs stay out of the notebooks; the few notices it prints before its
+    # logging starts ignore this setting and are dropped when the pages are rendered.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with progress.relay():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import shutil
@@ -21,6 +22,13 @@ from fashion_lib.storage import atomic_path, atomic_write_text
 _CDN_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*')
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+# TensorFlow's C++ start-up notices (absl log lines), which the kernel's stderr carries into the notebook
+# whatever TF_CPP_MIN_LOG_LEVEL says; they tell a reader of the report nothing.
+_TENSORFLOW_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+\.cc:\d+\] .*)$"
+)
 
 # The tables of the report's pages. On screen a table wider than the page scrolls; on paper nothing
 # scrolls: fashion_lib.display prints a wide table as several narrower ones, and the print styles shrink
@@ -43,8 +51,30 @@ TABLE_STYLES = """<style>
 """
 
 
+def without_tensorflow_notices(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of `notebook` whose stderr outputs keep every line except TensorFlow's C++ log notices."""
+    cleaned = copy.deepcopy(notebook)
+    for cell in cleaned.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                kept = [
+                    line
+                    for line in output["text"].splitlines(keepends=True)
+                    if not _TENSORFLOW_LOG_LINE.match(line.rstrip("\n"))
+                ]
+                if not kept:
+                    continue
+                output["text"] = "".join(kept)
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return cleaned
+
+
 def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str, show_code: bool = False) -> str:
     """A self-contained HTML page (figures embedded) of an executed notebook, code hidden by default."""
+    notebook = without_tensorflow_notices(notebook)
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
