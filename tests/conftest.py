@@ -9,6 +9,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
@@ -48,6 +49,26 @@ def small_split(fashion: FashionMNIST) -> dict[str, np.ndarray]:
         "test_x": scale_images(test_x),
         "test_y": test_y,
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_search(small_split: dict[str, np.ndarray]) -> Callable[..., Any]:
+    """A runner of small real searches: two one-epoch trials on 300 training images, unless told otherwise."""
+    from fashion_lib.tuning import run_search
+
+    def search(directory: Path, model_name: str = "mlp", **options: Any) -> Any:
+        arguments = {"max_trials": 2, "epochs_per_trial": 1, "num_initial_points": 2, "batch_size": 64, "seed": 3}
+        return run_search(
+            model_name,
+            small_split["train_x"][:300],
+            small_split["train_y"][:300],
+            small_split["val_x"],
+            small_split["val_y"],
+            directory=directory,
+            **(arguments | options),
+        )
+
+    return search
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from fashion_lib import monitoring, progress, seeding
 from fashion_lib.models import build_mlp
 from fashion_lib.training import train_model
-from fashion_lib.tuning import SearchResult, load_search, run_search
+from fashion_lib.tuning import SearchResult, load_search
 
 # A few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
@@ -24,27 +25,13 @@ FIXED_COLUMNS = ["trial_id", "status", "score", "best_epoch", "duration_s"]
 TRIAL_LINE = re.compile(r"^mlp trial (\d+)/(\d+): val_accuracy ([\d.]+)% \(best ([\d.]+)%\), .* left \| (.*)$")
 
 
-def _search(split: dict, directory: Path, **kwargs) -> SearchResult:
-    arguments = {"max_trials": 2, "epochs_per_trial": 1, "num_initial_points": 2, "batch_size": 64, "seed": 3}
-    arguments.update(kwargs)
-    return run_search(
-        "mlp",
-        split["train_x"][:TRAIN_SIZE],
-        split["train_y"][:TRAIN_SIZE],
-        split["val_x"],
-        split["val_y"],
-        directory=directory,
-        **arguments,
-    )
-
-
 @pytest.fixture(scope="module")
-def watched_search(small_split: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def watched_search(tmp_path_factory: pytest.TempPathFactory, tiny_search: Callable[..., SearchResult]) -> dict:
     """A two-trial MLP search with progress lines (through the relay, as in a report) and TensorBoard logs."""
     root = tmp_path_factory.mktemp("watched")
     out = io.StringIO()
     with progress.relay(out, prefix=""):
-        result = _search(small_split, root / "tuner", tensorboard_dir=root / "tensorboard")
+        result = tiny_search(root / "tuner", tensorboard_dir=root / "tensorboard")
     return {"result": result, "lines": out.getvalue().splitlines(), "tensorboard": root / "tensorboard", "root": root}
 
 
@@ -100,8 +87,10 @@ def test_tensorboard_holds_each_trials_hyperparameters_and_score(watched_search:
 
 
 @pytest.mark.slow
-def test_progress_and_tensorboard_change_no_trial(watched_search: dict, small_split: dict, tmp_path: Path) -> None:
-    plain = _search(small_split, tmp_path, progress=False)
+def test_progress_and_tensorboard_change_no_trial(
+    watched_search: dict, tmp_path: Path, tiny_search: Callable[..., SearchResult]
+) -> None:
+    plain = tiny_search(tmp_path, progress=False)
     pd.testing.assert_frame_equal(
         plain.trials.drop(columns="duration_s"), watched_search["result"].trials.drop(columns="duration_s")
     )
@@ -109,10 +98,10 @@ def test_progress_and_tensorboard_change_no_trial(watched_search: dict, small_sp
 
 @pytest.mark.slow
 def test_a_spent_budget_stops_the_search_after_its_initial_trials(
-    small_split: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture, tiny_search: Callable[..., SearchResult]
 ) -> None:
     # A budget shorter than one trial: the two initial trials run, then no new one starts.
-    result = _search(small_split, tmp_path, max_trials=6, search_minutes=0.001)
+    result = tiny_search(tmp_path, max_trials=6, search_minutes=0.001)
     assert len(result.trials) == 2 and (result.trials["status"] == "COMPLETED").all()
     assert result.stop_reason == "time_budget"
     assert result.stop_description == "its time budget of 0.001 minutes (search_minutes) was spent"
@@ -123,9 +112,11 @@ def test_a_spent_budget_stops_the_search_after_its_initial_trials(
     assert "mlp search stopped after 2 of 6 trials" in output and "budget of 0.001 minutes" in output
 
 
-def test_a_negative_budget_is_refused_before_anything_is_written(small_split: dict, tmp_path: Path) -> None:
+def test_a_negative_budget_is_refused_before_anything_is_written(
+    tmp_path: Path, tiny_search: Callable[..., SearchResult]
+) -> None:
     with pytest.raises(ValueError, match="search_minutes"):
-        _search(small_split, tmp_path, search_minutes=-1)
+        tiny_search(tmp_path, search_minutes=-1)
     assert not (tmp_path / "mlp").exists()
 
 

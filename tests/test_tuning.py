@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -14,32 +15,20 @@ from fashion_lib.data import Splits
 from fashion_lib.models import make_hypermodel
 from fashion_lib.search_results import best_so_far, first_trial_within
 from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, default_values
-from fashion_lib.tuning import SearchResult, compare_search_strategies, load_search, run_search, search_or_reuse
+from fashion_lib.tuning import SearchResult, compare_search_strategies, load_search, search_or_reuse
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300
 SEED_MLP_CHOICES = {"units": {256, 512, 1024}, "l2": {0.01, 0.001}, "learning_rate": {0.01, 0.001}}
 
 
-def _search(split: dict, directory: Path, model_name: str = "mlp", **kwargs) -> SearchResult:
-    arguments = {"max_trials": 2, "epochs_per_trial": 1, "num_initial_points": 2, "batch_size": 64, "seed": 3}
-    arguments.update(kwargs)
-    return run_search(
-        model_name,
-        split["train_x"][:TRAIN_SIZE],
-        split["train_y"][:TRAIN_SIZE],
-        split["val_x"],
-        split["val_y"],
-        directory=directory,
-        **arguments,
-    )
-
-
 @pytest.fixture(scope="module")
-def mlp_search(small_split: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SearchResult]:
+def mlp_search(
+    tmp_path_factory: pytest.TempPathFactory, tiny_search: Callable[..., SearchResult]
+) -> tuple[Path, SearchResult]:
     """A finished two-trial MLP search over the seed space, and the folder that holds it."""
     directory = tmp_path_factory.mktemp("tuner")
-    return directory, _search(small_split, directory)
+    return directory, tiny_search(directory)
 
 
 def _hyperparameters(row: pd.Series) -> dict:
@@ -100,10 +89,10 @@ def test_load_search_reads_the_same_result_without_training(mlp_search: tuple[Pa
 
 @pytest.mark.slow
 def test_same_seed_gives_the_same_search(
-    mlp_search: tuple[Path, SearchResult], small_split: dict, tmp_path: Path
+    mlp_search: tuple[Path, SearchResult], tmp_path: Path, tiny_search: Callable[..., SearchResult]
 ) -> None:
     _, first = mlp_search
-    second = _search(small_split, tmp_path)
+    second = tiny_search(tmp_path)
     pd.testing.assert_frame_equal(first.trials.drop(columns="duration_s"), second.trials.drop(columns="duration_s"))
 
 
@@ -116,17 +105,17 @@ class _Interrupt(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_interrupted_search_resumes_without_losing_finished_trials(
-    mlp_search: tuple[Path, SearchResult], small_split: dict, tmp_path: Path
+    mlp_search: tuple[Path, SearchResult], tmp_path: Path, tiny_search: Callable[..., SearchResult]
 ) -> None:
     original_directory, finished = mlp_search
     # Work on a copy so that the shared two-trial search stays as it was for the other tests.
     shutil.copytree(original_directory / "mlp", tmp_path / "mlp")
     with pytest.raises(KeyboardInterrupt):
-        _search(small_split, tmp_path, max_trials=3, overwrite=False, callbacks=[_Interrupt()])
+        tiny_search(tmp_path, max_trials=3, overwrite=False, callbacks=[_Interrupt()])
     interrupted = load_search(tmp_path, "mlp").trials
     assert list(interrupted["status"]) == ["COMPLETED", "COMPLETED", "RUNNING"]
 
-    resumed = _search(small_split, tmp_path, max_trials=3, overwrite=False)
+    resumed = tiny_search(tmp_path, max_trials=3, overwrite=False)
     assert len(resumed.trials) == 3
     assert (resumed.trials["status"] == "COMPLETED").all()
     pd.testing.assert_frame_equal(resumed.trials.iloc[:2], finished.trials)
@@ -137,8 +126,8 @@ def test_interrupted_search_resumes_without_losing_finished_trials(
 
 
 @pytest.mark.slow
-def test_cnn_search_samples_from_the_seed_space(small_split: dict, tmp_path: Path) -> None:
-    result = _search(small_split, tmp_path, model_name="cnn", max_trials=2)
+def test_cnn_search_samples_from_the_seed_space(tmp_path: Path, tiny_search: Callable[..., SearchResult]) -> None:
+    result = tiny_search(tmp_path, model_name="cnn", max_trials=2)
     trials = result.trials
     assert list(trials.columns[5:]) == ["conv_blocks", "filters", "dropout", "learning_rate"]
     assert (trials["status"] == "COMPLETED").all()
@@ -149,9 +138,9 @@ def test_cnn_search_samples_from_the_seed_space(small_split: dict, tmp_path: Pat
     assert (tmp_path / "cnn" / "oracle.json").is_file()
 
 
-def test_seed_zero_is_refused(small_split: dict, tmp_path: Path) -> None:
+def test_seed_zero_is_refused(tmp_path: Path, tiny_search: Callable[..., SearchResult]) -> None:
     with pytest.raises(ValueError, match="non-zero"):
-        _search(small_split, tmp_path, seed=0)
+        tiny_search(tmp_path, seed=0)
     assert not (tmp_path / "mlp").exists()
 
 
@@ -187,8 +176,10 @@ def test_load_search_refuses_another_space(mlp_search: tuple[Path, SearchResult]
         load_search(directory, "mlp", space="extended")
 
 
-def test_random_search_runs_the_same_budget_and_reads_back(small_split: dict, tmp_path: Path) -> None:
-    result = _search(small_split, tmp_path, strategy="random", max_trials=2)
+def test_random_search_runs_the_same_budget_and_reads_back(
+    tmp_path: Path, tiny_search: Callable[..., SearchResult]
+) -> None:
+    result = tiny_search(tmp_path, strategy="random", max_trials=2)
     assert len(result.trials) == 2 and (result.trials["status"] == "COMPLETED").all()
     assert result.trials["duration_s"].notna().all()
     oracle = (tmp_path / "mlp" / "oracle.json").read_text()
@@ -198,9 +189,9 @@ def test_random_search_runs_the_same_budget_and_reads_back(small_split: dict, tm
     pd.testing.assert_frame_equal(again.trials, result.trials)
 
 
-def test_unknown_strategy_is_refused(small_split: dict, tmp_path: Path) -> None:
+def test_unknown_strategy_is_refused(tmp_path: Path, tiny_search: Callable[..., SearchResult]) -> None:
     with pytest.raises(ValueError, match="Unknown search strategy 'grid'"):
-        _search(small_split, tmp_path, strategy="grid")
+        tiny_search(tmp_path, strategy="grid")
 
 
 def _splits(split: dict) -> Splits:
