@@ -406,20 +406,21 @@ def curve_findings(mlp_history: pd.DataFrame, cnn_history: pd.DataFrame) -> dict
     return found
 
 
-def _completed(trials: pd.DataFrame, column: str) -> pd.DataFrame | None:
-    if column not in trials or "score" not in trials:
-        return None
+def _seed_space_trials(trials: pd.DataFrame | None, space: str | None, column: str) -> pd.DataFrame | dict[str, Any]:
+    """The completed trials of a seed-space search that have `column`, or a not-comparable finding saying why not."""
+    if space != "seed":
+        return not_comparable(f"the search ran in the {space or 'unknown'} space, not the seed's")
+    if trials is None or column not in trials or "score" not in trials:
+        return not_comparable("the search's trials are not available")
     scores = pd.to_numeric(trials["score"], errors="coerce")
     return trials.assign(score=scores)[scores.notna() & trials[column].notna()]
 
 
 def learning_rate_finding(trials: pd.DataFrame | None, space: str | None) -> dict[str, Any]:
     """Whether the seed-space search trials at learning rate 0.01 scored higher, on average, than those at 0.001."""
-    if space != "seed":
-        return not_comparable(f"the search ran in the {space or 'unknown'} space, not the seed's")
-    done = _completed(trials, "learning_rate") if trials is not None else None
-    if done is None:
-        return not_comparable("the search's trials are not available")
+    done = _seed_space_trials(trials, space, "learning_rate")
+    if isinstance(done, dict):
+        return done
     groups = {rate: done.loc[np.isclose(done["learning_rate"].astype(float), rate), "score"] for rate in (0.01, 0.001)}
     missing = [rate for rate, scores in groups.items() if scores.empty]
     if missing:
@@ -434,11 +435,9 @@ def learning_rate_finding(trials: pd.DataFrame | None, space: str | None) -> dic
 
 def units_finding(trials: pd.DataFrame | None, space: str | None) -> dict[str, Any]:
     """Whether the seed-space MLP trials with the widest first layer scored higher, on average, than the narrowest."""
-    if space != "seed":
-        return not_comparable(f"the search ran in the {space or 'unknown'} space, not the seed's")
-    done = _completed(trials, "units_0") if trials is not None else None
-    if done is None:
-        return not_comparable("the search's trials are not available")
+    done = _seed_space_trials(trials, space, "units_0")
+    if isinstance(done, dict):
+        return done
     means = done.groupby(done["units_0"].astype(int))["score"].agg(["mean", "size"])
     if len(means) < 2:
         return not_comparable("every completed trial has the same first-layer width")
