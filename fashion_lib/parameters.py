@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import config
+from fashion_lib import config, recipe
 
 # The training images a run can draw on: what the validation split leaves of the training set.
 TRAIN_IMAGES = config.SPLIT_SIZES["train"]
@@ -164,6 +164,10 @@ CONSTRAINTS: dict[str, Constraint] = {
     "constant_epochs": _at_least(0),
     "decay_rate": _at_least(0, float),
     "patience": _at_least(0),
+    "final_schedule": Constraint(str, choices=recipe.SCHEDULES),
+    "augment_shift": Constraint(int, low=0, high=8, reason="pixels each way; a larger shift leaves little of the item"),
+    "augment_flip": Constraint(bool),
+    "augment_erase": Constraint(float, low=0, high=1, reason="a probability"),
     "overwrite_search": Constraint(bool),
     "tuner_dir": Constraint(str),
     "mirrored": Constraint(bool),

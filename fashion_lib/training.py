@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import evaluation, layers, monitoring, results, seeding
+from fashion_lib import evaluation, layers, monitoring, recipe, results, seeding
 from fashion_lib.storage import atomic_path, atomic_save
 
 if TYPE_CHECKING:
@@ -78,13 +78,20 @@ def make_callbacks(
 
 
 def make_dataset(
-    images: np.ndarray, labels: np.ndarray | None, *, batch_size: int, shuffle: bool, seed: int
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    augmentation: recipe.Augmentation | None = None,
 ) -> tf.data.Dataset:
     """A batched tf.data pipeline over (images, labels), cached in memory, shuffled each epoch if asked.
 
     The cache comes before the shuffle so that every epoch sees a new order while the data itself is
     prepared only once; the seed makes that sequence of orders the same in every run. With labels=None
-    the dataset yields images only (for prediction).
+    the dataset yields images only (for prediction). With an `augmentation`, every batch's images are
+    augmented afresh each epoch (`recipe.augment_dataset`, seeded by `seed`); only training data should be.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -106,12 +113,17 @@ def make_dataset(
     dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augmentation is not None and augmentation.active:
+        if labels is None:
+            raise ValueError("Augmentation is for training batches (images with labels), not for prediction.")
+        dataset = recipe.augment_dataset(dataset, augmentation, seed)
     # tf.data's autotuning runs a thread of its own that, on a machine with few cores, competes with the
     # training step's threads and makes some epochs much slower than others; the pipeline is small enough
     # to need no tuning (`make bench` times the training path).
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.batch(batch_size).prefetch(2).with_options(options)
+    return dataset.prefetch(2).with_options(options)
 
 
 def _initial_learning_rate(model: keras.Model) -> float:
@@ -142,15 +154,21 @@ def train_model(
     seed: int = 1,
     verbose: int = 0,
     initial_learning_rate: float | None = None,
+    schedule: str = "seed",
+    augmentation: recipe.Augmentation | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     progress: bool = True,
     tensorboard_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Train with the schedule and early stopping; the model ends with its best epoch's weights.
+    """Train with a schedule of `recipe.SCHEDULES`; the model ends with its best epoch's weights.
 
+    "seed": constant for `constant_epochs`, then exponential decay, early stopping after `patience` epochs
+    without improvement. "cosine": warm-up + cosine to zero over all `epochs` (the model is recompiled with
+    that schedule; `constant_epochs`, `decay_rate` and `patience` do not apply). With an `augmentation`,
+    the training batches (never the validation images) are augmented.
     Seeds every generator with `seed` first (`seeding.set_global_seed`), so the same model, data and seed
-    give the same weights. The schedule starts from the optimizer's current learning rate unless
-    `initial_learning_rate` is given (useful when training a model a second time, after the schedule
+    give the same weights. The schedule starts from (or peaks at) the optimizer's current learning rate
+    unless `initial_learning_rate` is given (useful when training a model a second time, after the schedule
     has lowered its rate). Extra `callbacks` (e.g. a CSVLogger) run after the schedule and early stopping.
     With `progress`, a line every few epochs (validation accuracy, time left) goes through
     fashion_lib.progress, labelled with the model's name; with `tensorboard_dir`, TensorBoard logs each
@@ -162,15 +180,28 @@ def train_model(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    if schedule not in recipe.SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(recipe.SCHEDULES)}.")
     seeding.set_global_seed(seed)
     rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
-    all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)
+    if schedule == "seed":
+        all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)
+    else:
+        steps = epochs * math.ceil(len(train_x) / batch_size)
+        recipe.with_schedule(model, recipe.warmup_cosine(rate, steps))
+        all_callbacks = [
+            recipe.LearningRateLog(),
+            # Patience of the whole run: no early stop (it would cut the anneal), but the best epoch is kept.
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=epochs, restore_best_weights=True
+            ),
+        ]
     all_callbacks += list(callbacks or [])
     if progress:
         all_callbacks.append(monitoring.EpochProgress(model.name))
     if tensorboard_dir is not None:
         all_callbacks.append(monitoring.tensorboard_callback(tensorboard_dir))
-    train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed)
+    train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed, augmentation=augmentation)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
     # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data.Dataset anyway.
     fit = model.fit(
@@ -311,16 +342,21 @@ def train_and_record(
     constant_epochs: int = 10,
     decay_rate: float = 0.1,
     patience: int = 15,
+    schedule: str = "seed",
+    augmentation: recipe.Augmentation | None = None,
     mirrored: bool = False,
     tensorboard_dir: str | Path | None = None,
 ) -> FinalTraining:
     """Train the search's best configuration with seeds seed, seed+1, ...; save, evaluate and record the first.
 
     Each seed builds the configuration afresh (under `training_strategy(mirrored)`) and trains it with
-    `train_model`. The first seed's model, history and probabilities are saved by `save_training_outputs`;
+    `train_model` (with `schedule` and `augmentation`, see fashion_lib.recipe). The first seed's model,
+    history and probabilities are saved by `save_training_outputs`;
     every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
     `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
-    `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed) and `seed_summary`.
+    `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed), `seed_summary` and the
+    `recipe`; for a model trained on mirrored images also `flip_tta_test_accuracy`, the first model's
+    accuracy with test-time augmentation (image and mirror averaged), beside the plain figure.
     With `tensorboard_dir`, each seed's training logs its curves to `tensorboard_dir`/seed_<seed>.
     """
     from fashion_lib.search_space import build_from_hyperparameters
@@ -344,6 +380,8 @@ def train_and_record(
             constant_epochs=constant_epochs,
             decay_rate=decay_rate,
             patience=patience,
+            schedule=schedule,
+            augmentation=augmentation,
             seed=run_seed,
             tensorboard_dir=None if tensorboard_dir is None else Path(tensorboard_dir) / f"seed_{run_seed}",
         )
@@ -368,6 +406,11 @@ def train_and_record(
         test_probabilities=test_probabilities,
         validation_probabilities=validation_probabilities,
     )
+    augmentation = augmentation or recipe.Augmentation()
+    used = {"schedule": schedule, "augmentation": augmentation.describe()}
+    if augmentation.flip:
+        tta = recipe.flip_tta_probabilities(model, splits.test_x)
+        used["flip_tta_test_accuracy"] = evaluation.accuracy(splits.test_y, tta.argmax(axis=1))
     seed_runs = pd.DataFrame(rows, columns=SEED_RUN_COLUMNS)
     stacked = np.stack(seed_probabilities)
     save_seed_probabilities(run_dir, model_name, seeds=seed_runs["seed"].to_numpy(), probabilities=stacked)
@@ -388,6 +431,7 @@ def train_and_record(
             "search_seconds": None if search.search_seconds is None else round(search.search_seconds, 1),
             "seed_runs": rows,
             "seed_summary": seed_summary(seed_runs["test_accuracy"]),
+            "recipe": used,
         },
     )
     return FinalTraining(
