@@ -541,12 +541,17 @@ def summarise_verdicts(verdicts: Sequence[str]) -> str:
     return ", ".join(f"{verdict} {count}" for verdict, count in counts.most_common()) + f" of {len(verdicts)} seeds"
 
 
-def recipe(subject: str, spaces: dict[str, str | None]) -> str:
-    """Which method produced our figure: the seed's (its search space) or the extended one, per model."""
+def recipe(subject: str, spaces: dict[str, str | None], schedules: dict[str, str | None] | None = None) -> str:
+    """Which method produced our figure: the seed's (its search space) or the extended one, per model, and
+    ", cosine recipe" where the final training used fashion_lib.recipe's warm-up + cosine schedule."""
     if subject == "data":
         return "the data"
     names = ("mlp", "cnn") if subject == "both" else (subject,)
-    labels = {name: RECIPES.get(spaces.get(name) or "", "unknown") for name in names}
+    labels = {
+        name: RECIPES.get(spaces.get(name) or "", "unknown")
+        + (", cosine recipe" if (schedules or {}).get(name) == "cosine" else "")
+        for name in names
+    }
     if len(set(labels.values())) == 1:
         return next(iter(labels.values()))
     return ", ".join(f"{name.upper()} {label}" for name, label in labels.items())
@@ -558,6 +563,7 @@ def replication_table(
     spaces: dict[str, str | None],
     across_seeds: dict[str, dict[str, Any]] | None = None,
     replicate_rows: Sequence[dict[str, Any]] | None = None,
+    schedules: dict[str, str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready row per claim of `CLAIMS`, in order: the seed's figure, ours, the recipe and the verdict.
 
@@ -566,6 +572,7 @@ def replication_table(
         spaces: {"mlp": search space, "cnn": search space} of this run.
         across_seeds: `seed_verdicts`' result, for the claims it covers.
         replicate_rows: the rows of the seed-method run (profile replicate), quoted beside ours by key.
+        schedules: {"mlp": final-training schedule, "cnn": ...} of this run (fashion_lib.recipe.SCHEDULES).
     """
     missing = [claim.key for claim in CLAIMS if claim.key not in findings]
     if missing:
@@ -582,7 +589,7 @@ def replication_table(
             "seed_range": list(claim.seed_range) if claim.seed_range is not None else None,
             "seed_statement": claim.seed_statement,
             "ours": found,
-            "recipe": recipe(claim.subject, spaces),
+            "recipe": recipe(claim.subject, spaces, schedules),
             "verdict": judge(claim, found),
             "note": claim.note,
         }
@@ -623,8 +630,9 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
     return pd.DataFrame(records)
 
 
-def method_sentence(spaces: dict[str, str | None]) -> str:
-    """Which method this run used for each model, in words."""
+def method_sentence(spaces: dict[str, str | None], schedules: dict[str, str | None] | None = None) -> str:
+    """Which method this run used for each model, in words, and which models' final training used the
+    warm-up + cosine recipe instead of the seed's schedule."""
     described = {
         "seed": "the seed report's method (its search space, SGD, the learning-rate schedule, early stopping)",
         "extended": "the extended search spaces (other optimisers, lighter regularisation; see fashion_lib.models)",
@@ -632,10 +640,17 @@ def method_sentence(spaces: dict[str, str | None]) -> str:
     by_method: dict[str, list[str]] = {}
     for name, space in spaces.items():
         by_method.setdefault(described.get(space or "", "an unrecorded method"), []).append(name.upper())
-    return " ".join(
+    sentences = [
         f"The {' and the '.join(names)} {'was' if len(names) == 1 else 'were'} tuned and trained with {method}."
         for method, names in by_method.items()
-    )
+    ]
+    cosine = [name.upper() for name, schedule in (schedules or {}).items() if schedule == "cosine"]
+    if cosine:
+        sentences.append(
+            f"The final training of the {' and the '.join(cosine)} used the cosine recipe (warm-up, then a cosine "
+            "to zero over a fixed number of epochs; fashion_lib.recipe) instead of the seed's schedule."
+        )
+    return " ".join(sentences)
 
 
 def section_html(metrics: dict[str, Any]) -> str:

@@ -290,6 +290,16 @@ def test_the_method_sentence_names_each_model_once() -> None:
     assert both.startswith("The MLP and the CNN were tuned and trained with the seed report's method")
     mixed = replication.method_sentence({"mlp": "seed", "cnn": "extended"})
     assert "The MLP was" in mixed and "The CNN was tuned and trained with the extended" in mixed
+    assert "cosine" not in both
+
+
+def test_the_recipe_column_and_method_name_the_cosine_final_training() -> None:
+    spaces, schedules = {"mlp": "extended", "cnn": "extended"}, {"mlp": "cosine", "cnn": "seed"}
+    assert replication.recipe("mlp", spaces, schedules) == "extended, cosine recipe"
+    assert replication.recipe("cnn", spaces, schedules) == "extended"
+    assert replication.recipe("both", spaces, schedules) == "MLP extended, cosine recipe, CNN extended"
+    sentence = replication.method_sentence(spaces, schedules)
+    assert "The final training of the MLP used the cosine recipe" in sentence and "of the CNN" not in sentence
 
 
 def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> None:
@@ -298,6 +308,8 @@ def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> 
     from fashion_lib import pipeline
 
     profile = pipeline.load_profile("replicate")
+    assert all(profile[name].get("final_schedule", "seed") == "seed" for name in ("mlp", "cnn"))
+    assert not any(key.startswith("augment_") for name in ("mlp", "cnn") for key in profile[name])
     parameters = pipeline.notebook_parameters(profile, profile_name="replicate", run_dir=Path("/tmp/run"))
     for notebook in ("02_mlp", "03_cnn"):
         values = parameters[notebook]

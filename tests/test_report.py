@@ -124,6 +124,18 @@ def test_metrics_contract(quick_report):
     assert {"cpu_model", "cpu_flags", "onednn", "threads", "usable_cpus"} <= set(metrics["machine"])
 
 
+def test_the_quick_profile_trains_with_the_recipe_and_reports_tta_beside_the_plain_figure(quick_report):
+    models = quick_report["metrics"]["models"]
+    assert models["mlp"]["recipe"] == {"schedule": "cosine", "augmentation": "none"}
+    cnn = models["cnn"]["recipe"]
+    assert (cnn["schedule"], cnn["augmentation"]) == ("cosine", "shifts of up to 1 pixel, mirroring")
+    assert 0.5 < cnn["flip_tta_test_accuracy"] <= 1.0
+    page = (quick_report["report"] / "03_cnn.html").read_text()
+    assert f"{cnn['flip_tta_test_accuracy']:.2%}" in page and "the plain figure stays the model" in page
+    # The cosine schedule trains every epoch (no early stop): the quick profile's 4.
+    assert models["cnn"]["epochs_trained"] == models["mlp"]["epochs_trained"] == 4
+
+
 def test_metrics_of_the_statistics_calibration_and_baseline(quick_report):
     metrics = quick_report["metrics"]
     uncertainty = metrics["uncertainty"]
@@ -183,11 +195,12 @@ def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_pa
         assert rows[f"{vote}_between"]["ours"]["value"] is (accuracies[0] < voted < accuracies[1])
     assert rows["data_train_per_class"]["ours"]["value"] == 6000 and rows["data_balanced"]["verdict"] == "consistent"
     assert rows["data_training_images_text"]["verdict"] == "higher"
-    assert {row["recipe"] for key, row in rows.items() if not key.startswith("data")} == {"seed method"}
+    assert {row["recipe"] for key, row in rows.items() if not key.startswith("data")} == {"seed method, cosine recipe"}
     index = (quick_report["report"] / "index.html").read_text()
     for row in rows.values():
         assert f'data-claim="{row["key"]}" data-verdict="{row["verdict"]}"' in index
     assert "The MLP and the CNN were tuned and trained with the seed report&#x27;s method" in index
+    assert "The final training of the MLP and the CNN used the cosine recipe" in index
 
 
 def test_saved_models_reload_with_keras_alone_and_reproduce_the_test_probabilities(quick_report, fashion, tmp_path):
