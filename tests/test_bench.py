@@ -62,8 +62,15 @@ def test_project_path_scales_the_mlp_rate_with_the_batch_and_adds_momentum_to_th
     default_batch, default_rate = bench.PROJECT_SETTINGS["mlp"]
     assert bench.project_path("mlp", default_batch // 2).learning_rate == pytest.approx(default_rate / 2)
     assert bench.project_path("mlp").batch_size == default_batch
-    cnn = bench.project_path("cnn")
+    cnn = bench.project_path("cnn", 512)
     assert (cnn.batch_size, cnn.learning_rate, cnn.momentum) == (512, 0.04, 0.9)
+    assert bench.project_path("cnn", 256).learning_rate == pytest.approx(0.02)
+
+
+def test_the_cnn_batch_depends_on_the_cpus_instruction_set():
+    assert bench.default_batch_size("cnn", ["avx2", "fma", "avx512f"]) == 512
+    assert bench.default_batch_size("cnn", ["avx2", "fma"]) == bench.AVX2_CNN_BATCH == 256
+    assert bench.default_batch_size("mlp", ["avx2"]) == bench.default_batch_size("mlp", ["avx512f"]) == 1024
     with pytest.raises(ValueError, match="batch_size"):
         bench.project_path("mlp", -1)
 
@@ -75,16 +82,30 @@ def test_only_the_project_path_loops_steps_inside_the_graph():
     assert project.steps_per_execution == models.STEPS_PER_EXECUTION > 1
 
 
-@pytest.mark.parametrize("path", [bench.BASELINES["mlp"], bench.project_path("mlp", 256)], ids=["baseline", "project"])
-def test_time_to_accuracy_reports_the_first_epoch_at_the_target_and_the_best_accuracy(small_split, path):
+def test_race_settings_pit_todays_final_training_against_the_profiles_recipe():
+    from fashion_lib.pipeline import load_profile
+
+    standard = load_profile("standard")
+    for name in ("mlp", "cnn"):
+        settings = bench.race_settings(name)
+        assert settings["today"]["schedule"] == "seed" and not settings["today"]["flip"]
+        assert settings["recipe"]["schedule"] == standard[name].get("final_schedule", "seed")
+        assert settings["recipe"]["flip"] == standard[name].get("augment_flip", False)
+        assert settings["today"]["epochs"] == settings["recipe"]["epochs"] == standard[name]["final_epochs"]
+        assert settings["today"]["batch_size"] == standard[name]["batch_size"]
+
+
+def test_race_times_each_milestone_from_the_validation_curve(small_split, monkeypatch):
     splits = SimpleNamespace(**small_split)
-    builder = bench.reference_models()["mlp"]
-    easy = bench.time_to_accuracy(builder, path, splits, target=0.0, epochs=2, seed=1)
-    assert easy["reached"] and easy["epochs"] == 1 and easy["epochs_run"] == 2
-    assert 0 < easy["seconds"] <= easy["total_seconds"]
-    impossible = bench.time_to_accuracy(builder, path, splits, target=1.01, epochs=2, seed=1)
-    assert not impossible["reached"] and impossible["seconds"] is None
-    assert impossible["best_val_accuracy"] == easy["best_val_accuracy"]
+    monkeypatch.setitem(bench.RACE_MILESTONES, "mlp", (0.0, 1.01))
+    settings = {"batch_size": 100, "epochs": 9, "schedule": "cosine", "shift": 1, "flip": True, "erase": 0.0}
+    result = bench.race("mlp", splits, settings, seed=1, epochs=2)
+    assert result["epochs_run"] == 2
+    easy, impossible = result["milestones"]["0.00"], result["milestones"]["1.01"]
+    assert easy["epochs"] == 1 and 0 < easy["seconds"] <= result["total_seconds"]
+    assert impossible is None
+    assert 0 < result["best_val_accuracy"] <= 1
+    assert "cosine" in result["description"] and "mirroring" in result["description"]
 
 
 def test_inference_throughput_times_whole_calls_after_a_warm_up(small_split, monkeypatch):
@@ -106,39 +127,48 @@ def test_inference_throughput_times_whole_calls_after_a_warm_up(small_split, mon
     assert rate == pytest.approx(len(small_split["test_x"]) / 0.5)
 
 
-def _path(description: str, race: dict | None) -> dict:
-    path = {"description": description, "images_per_s": 5000.0, "gflops": 30.0, "fraction_of_peak": 0.2}
-    return path | ({"time_to_target": race} if race else {})
+def _path(description: str) -> dict:
+    return {"description": description, "images_per_s": 5000.0, "gflops": 30.0, "fraction_of_peak": 0.2}
 
 
 def test_format_results_prints_every_figure():
-    missed = {"seconds": None, "epochs": None, "reached": False, "best_val_accuracy": 0.87}
-    reached = {"seconds": 40.0, "epochs": 5, "reached": True, "best_val_accuracy": 0.9012}
+    race = {
+        "today": {
+            "description": "seed schedule",
+            "milestones": {"0.93": {"seconds": 400.0, "epochs": 12}, "0.94": None},
+            "best_val_accuracy": 0.9391,
+            "epochs_run": 40,
+            "total_seconds": 1200.0,
+        }
+    }
     mlp = {
         "training_flops_per_image": 6e6,
-        "paths": {"baseline": _path("baseline", missed), "project": _path("project", reached)},
+        "paths": {"baseline": _path("baseline"), "project": _path("project")},
         "speedup": 1.0,
         "inference_images_per_s": 20000.0,
-        "target_val_accuracy": 0.88,
     }
-    cnn = mlp | {"time_to_target_ratio": 0.45}
     text = bench.format_results(
-        {"matmul": {"peak_gflops": 150.0, "numpy_gflops": 150.0, "tensorflow_gflops": 120.0}, "mlp": mlp, "cnn": cnn}
+        {
+            "machine": {"cpu_model": "Test CPU", "cpu_flags": ["avx2", "avx512f"], "usable_cpus": 2},
+            "matmul": {"peak_gflops": 150.0, "numpy_gflops": 150.0, "tensorflow_gflops": 120.0},
+            "mlp": mlp,
+            "cnn": mlp | {"race": race},
+        }
     )
+    assert "CPU: Test CPU, 2 usable; instruction sets: avx2 avx512f" in text
     assert "float32 matmul peak: 150 GFLOP/s" in text
     assert "20.0%" in text and "6.0 MFLOP" in text
-    assert "missed, best 87.00%" in text and "40 s / 5 ep, best 90.12%" in text
-    assert "no ratio (a path missed)" in text and "0.45x the baseline's" in text
+    assert "93% 400 s / 12 ep; 94% missed; best 93.91% (40 ep, 1200 s)" in text
 
 
 def test_format_results_of_a_quick_run_has_no_race():
     entry = {
         "training_flops_per_image": 6e6,
-        "paths": {"baseline": _path("baseline", None)},
+        "paths": {"baseline": _path("baseline")},
         "speedup": 1.0,
         "inference_images_per_s": 20000.0,
     }
     text = bench.format_results(
         {"matmul": {"peak_gflops": 1, "numpy_gflops": 1, "tensorflow_gflops": 1}, "mlp": entry, "cnn": entry}
     )
-    assert "to target" in text and "time to" not in text
+    assert "Time to validation accuracy" not in text
