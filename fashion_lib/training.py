@@ -354,9 +354,10 @@ def train_and_record(
     history and probabilities are saved by `save_training_outputs`;
     every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
     `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
-    `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed), `seed_summary` and the
-    `recipe`; for a model trained on mirrored images also `flip_tta_test_accuracy`, the first model's
-    accuracy with test-time augmentation (image and mirror averaged), beside the plain figure.
+    `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed), `seed_summary` and
+    `recipe`: the schedule, the augmentation in words and, for a model trained on mirrored images,
+    `flip_tta_test_accuracy`, the first model's accuracy with test-time augmentation (image and mirror
+    averaged), recorded beside the plain figure, never instead of it.
     With `tensorboard_dir`, each seed's training logs its curves to `tensorboard_dir`/seed_<seed>.
     """
     from fashion_lib.search_space import build_from_hyperparameters
