@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure training speed against the CPU's matrix-multiply peak")
     bench.add_argument("--quick", action="store_true", help="throughput only, on 20,000 images (under a minute)")
     bench.add_argument(
-        "--batch-size", type=int, help="batch size of the project's training path (default: MLP 1024; CNN 512, or 256 without AVX-512)"
+        "--batch-size",
+        type=int,
+        help="batch size of the project's training path (default: MLP 1024; CNN 512, or 256 without AVX-512)",
     )
     bench.add_argument(
         "--race-epochs", type=int, help="epochs of each training in the accuracy race (default: the standard profile's)"
