@@ -104,22 +104,25 @@ def test_augmentation_refuses_bad_settings(arguments: dict) -> None:
         Augmentation(**arguments)
 
 
-def test_augmentation_is_off_at_evaluation(small_split: dict) -> None:
-    """The last epoch's validation accuracy is the trained model's accuracy on the untouched images."""
-    model = models.build_mlp(hidden_units=(64,), optimizer="adam", learning_rate=0.003, dropout_rates=0.0)
-    history = training.train_model(
+def _train_cosine(model, small_split: dict, **options):
+    """train_model on the small split, batch 100, with the cosine schedule and no progress lines."""
+    return training.train_model(
         model,
         small_split["train_x"],
         small_split["train_y"],
         small_split["val_x"],
         small_split["val_y"],
-        epochs=2,
         batch_size=100,
         schedule="cosine",
-        augmentation=SHIFT_FLIP_ERASE,
         progress=False,
-        seed=3,
+        **options,
     )
+
+
+def test_augmentation_is_off_at_evaluation(small_split: dict) -> None:
+    """The last epoch's validation accuracy is the trained model's accuracy on the untouched images."""
+    model = models.build_mlp(hidden_units=(64,), optimizer="adam", learning_rate=0.003, dropout_rates=0.0)
+    history = _train_cosine(model, small_split, epochs=2, augmentation=SHIFT_FLIP_ERASE, seed=3)
     _, accuracy = model.evaluate(small_split["val_x"], small_split["val_y"], batch_size=100, verbose=0)
     best = history["val_accuracy"].max()
     assert accuracy == pytest.approx(best, abs=1e-6)
@@ -143,18 +146,7 @@ def test_warmup_cosine_rises_to_the_peak_then_falls_to_zero() -> None:
 
 def test_cosine_training_logs_each_epochs_rate_and_runs_every_epoch(small_split: dict) -> None:
     model = models.build_mlp(hidden_units=(32,), optimizer="adam", learning_rate=0.01)
-    history = training.train_model(
-        model,
-        small_split["train_x"],
-        small_split["train_y"],
-        small_split["val_x"],
-        small_split["val_y"],
-        epochs=4,
-        batch_size=100,
-        schedule="cosine",
-        patience=0,
-        progress=False,
-    )
+    history = _train_cosine(model, small_split, epochs=4, patience=0)
     assert len(history) == 4  # patience applies to the seed schedule only
     rates = history["learning_rate"].to_numpy()
     # 10 steps per epoch, 40 in all, 2 of warm-up: epoch 1 starts at 0, the others decline from near the peak.
