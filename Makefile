@@ -74,8 +74,8 @@ lab: setup data ## Open the notebooks in JupyterLab with the project's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 lint: setup ## Check the code and notebooks with ruff
-	$(VENV)/bin/ruff check fashion_lib tests notebooks
-	$(VENV)/bin/ruff format --check fashion_lib tests
+	$(VENV)/bin/ruff check fashion_lib tests notebooks docs/probes
+	$(VENV)/bin/ruff format --check fashion_lib tests docs/probes
 
 test: setup data system-deps lint ## Run ruff and the whole test suite (includes a quick report end to end)
 	$(PY) -m pytest -q
