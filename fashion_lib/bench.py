@@ -208,7 +208,7 @@ def _fit(
     )
 
 
-def _epoch_clock() -> Any:
+def epoch_clock() -> Any:
     """A Keras callback that records the wall time from the start of training to the end of each epoch."""
     import keras
 
@@ -235,7 +235,7 @@ def training_throughput(
     model = _build(builder, path)
     warm = min(len(x), 8 * path.batch_size)
     _fit(model, path, x[:warm], y[:warm], epochs=1, seed=seed)
-    clock = _epoch_clock()
+    clock = epoch_clock()
     _fit(model, path, x, y, epochs=epochs, seed=seed, callbacks=[clock])
     seconds = np.diff([0.0, *clock.elapsed])
     return {
@@ -286,7 +286,7 @@ def race(
         search_space.declare_search_space(models.make_hypermodel(model_name, "extended"))
     )
     model = search_space.build_from_hyperparameters(model_name, reference, space="extended")
-    clock = _epoch_clock()
+    clock = epoch_clock()
     history = training.train_model(
         model,
         splits.train_x,

@@ -13,12 +13,11 @@ came from it, e.g.
 import argparse
 import json
 import os
-import time
 
-import keras
 import tensorflow as tf
 
 from fashion_lib import models, recipe, training
+from fashion_lib.bench import epoch_clock
 from fashion_lib.data import prepare_splits
 
 # The standard run's searched hyperparameters (report/standard/metrics.json of commit e87107c).
@@ -48,28 +47,6 @@ CHOSEN = {
 }
 
 
-class Clock(keras.callbacks.Callback):
-    """Seconds since the start of training at each epoch's end, printed with the epoch's accuracies."""
-
-    def __init__(self, name: str):
-        super().__init__()
-        self.name, self.elapsed = name, []
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.elapsed.append(round(time.time() - self.start, 1))
-        print(
-            self.name,
-            epoch + 1,
-            round(logs["val_accuracy"], 4),
-            round(logs["accuracy"], 4),
-            self.elapsed[-1],
-            flush=True,
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -88,18 +65,19 @@ def main() -> None:
     augmentation = recipe.Augmentation(args.shift, args.flip, args.erase)
     splits = prepare_splits(seed=1, validation_fraction=0.1)
     model = chosen["builder"](optimizer="adam", learning_rate=chosen["learning_rate"], **architecture)
-    clock = Clock(args.name)
+    clock = epoch_clock()
     history = training.train_model(
         model, splits.train_x, splits.train_y, splits.val_x, splits.val_y, epochs=args.epochs,
         batch_size=chosen["batch_size"], schedule=args.schedule, augmentation=augmentation, seed=1,
-        progress=False, callbacks=[clock], patience=15,
+        progress=True, callbacks=[clock], patience=15,
     )  # fmt: skip
     record = {
         "probe": args.name, "model": args.model, "architecture": architecture, "epochs": args.epochs,
         "batch": chosen["batch_size"], "schedule": args.schedule, "peak_or_initial_lr": chosen["learning_rate"],
         "augmentation": augmentation.describe(), "threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "cpus": os.cpu_count(), "val_curve": [round(v, 4) for v in history["val_accuracy"]],
-        "train_curve": [round(v, 4) for v in history["accuracy"]], "elapsed_s": clock.elapsed,
+        "train_curve": [round(v, 4) for v in history["accuracy"]],
+        "elapsed_s": [round(seconds, 1) for seconds in clock.elapsed],
         "best_val": round(float(history["val_accuracy"].max()), 4),
         "final_val": round(float(history["val_accuracy"].iloc[-1]), 4),
     }  # fmt: skip
