@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from fashion_lib import config
 from fashion_lib.storage import atomic_write_bytes
@@ -226,6 +225,8 @@ def train_validation_split(
     """Hold out a seeded validation split; returns (train_x, train_y, val_x, val_y)."""
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction}.")
+    from sklearn.model_selection import train_test_split  # here: scikit-learn's import costs the `data` command seconds
+
     train_x, val_x, train_y, val_y = train_test_split(
         images,
         labels,
@@ -244,6 +245,8 @@ def stratified_subset(
         return images, labels
     if size < config.NUM_CLASSES:
         raise ValueError(f"A subset needs at least {config.NUM_CLASSES} examples (one per class), got {size}.")
+    from sklearn.model_selection import train_test_split
+
     subset_x, _, subset_y, _ = train_test_split(images, labels, train_size=size, random_state=seed, stratify=labels)
     return subset_x, subset_y
 

@@ -22,7 +22,6 @@ bounded in pyproject.toml so that a release that moves them is not installed unn
 
 from __future__ import annotations
 
-import ast
 import os
 import signal
 import socket
@@ -36,6 +35,7 @@ from types import SimpleNamespace
 from typing import IO, Any
 
 from fashion_lib import config
+from fashion_lib.parameters import notebook_defaults
 from fashion_lib.storage import atomic_write_text
 
 CHIEF_ID = "chief"
@@ -102,14 +102,6 @@ class SearchSettings:
             raise ValueError("seed must not be 0: Keras Tuner's oracle reads 0 as 'no seed'.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {self.validation_fraction}.")
-
-
-def notebook_defaults(notebook: str) -> dict[str, Any]:
-    """The default values of a notebook's `parameters` cell, as Python values."""
-    import papermill
-
-    inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"))
-    return {name: ast.literal_eval(info["default"]) for name, info in inspected.items()}
 
 
 def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()) -> SearchSettings:

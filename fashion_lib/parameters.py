@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import config, recipe
+from fashion_lib import config
 
 # The training images a run can draw on: what the validation split leaves of the training set.
 TRAIN_IMAGES = config.SPLIT_SIZES["train"]
@@ -164,7 +164,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "constant_epochs": _at_least(0),
     "decay_rate": _at_least(0, float),
     "patience": _at_least(0),
-    "final_schedule": Constraint(str, choices=recipe.SCHEDULES),
+    "final_schedule": Constraint(str, choices=config.SCHEDULES),
     "augment_shift": Constraint(int, low=0, high=8, reason="pixels each way; a larger shift leaves little of the item"),
     "augment_flip": Constraint(bool),
     "augment_erase": Constraint(float, low=0, high=1, reason="a probability"),
@@ -277,12 +277,37 @@ RELATIONS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any], str], 
 )
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One parameter as a notebook's `parameters` cell declares it: `name: type_name = default  # help`."""
+
+    type_name: str
+    default: Any
+
+
+def declarations(notebook: str) -> dict[str, Declared]:
+    """The parameters of a notebook's `parameters` cell, in order, read with `ast` (papermill reads the same).
+
+    Read from the notebook's JSON directly rather than through papermill, whose import (nbformat, jsonschema)
+    costs seconds: a command refuses a bad value before it imports anything heavy.
+    """
+    path = config.NOTEBOOKS_DIR / f"{notebook}.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    tagged = [cell for cell in cells if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"{path} must have exactly one cell tagged 'parameters', found {len(tagged)}.")
+    source = tagged[0]["source"]
+    declared = {}
+    for statement in ast.parse("".join(source) if isinstance(source, list) else source).body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+            type_name = ast.unparse(statement.annotation)
+            declared[statement.target.id] = Declared(type_name, ast.literal_eval(statement.value))
+    return declared
+
+
 def notebook_defaults(notebook: str) -> dict[str, Any]:
     """The parameters a notebook's `parameters` cell declares, with their default values."""
-    import papermill
-
-    inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"))
-    return {name: ast.literal_eval(info["default"]) for name, info in inspected.items()}
+    return {name: declared.default for name, declared in declarations(notebook).items()}
 
 
 def find_problems(notebook: str, values: Mapping[str, Any]) -> list[Problem]:

@@ -1,6 +1,6 @@
 """The final training's recipe: its learning-rate schedule, data augmentation and test-time augmentation.
 
-Two schedules (SCHEDULES):
+Two schedules (config.SCHEDULES):
 
 - "seed": the seed report's method. The searched rate stays constant for `constant_epochs`, then decays by
   exp(-decay_rate) per epoch; training stops after `patience` epochs without a better validation accuracy.
@@ -26,7 +26,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-SCHEDULES = ("seed", "cosine")
 # Share of the cosine schedule's steps spent warming up from 0 to the peak rate.
 WARMUP_FRACTION = 0.05
 # Sides of an erased rectangle, in pixels (each drawn uniformly, independently).

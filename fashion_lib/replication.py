@@ -572,7 +572,7 @@ def replication_table(
         spaces: {"mlp": search space, "cnn": search space} of this run.
         across_seeds: `seed_verdicts`' result, for the claims it covers.
         replicate_rows: the rows of the seed-method run (profile replicate), quoted beside ours by key.
-        schedules: {"mlp": final-training schedule, "cnn": ...} of this run (fashion_lib.recipe.SCHEDULES).
+        schedules: {"mlp": final-training schedule, "cnn": ...} of this run (fashion_lib.config.SCHEDULES).
     """
     missing = [claim.key for claim in CLAIMS if claim.key not in findings]
     if missing:

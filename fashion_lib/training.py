@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import evaluation, layers, monitoring, recipe, results, seeding
+from fashion_lib import config, evaluation, layers, monitoring, recipe, results, seeding
 from fashion_lib.storage import atomic_path, atomic_save
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def train_model(
     progress: bool = True,
     tensorboard_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Train with a schedule of `recipe.SCHEDULES`; the model ends with its best epoch's weights.
+    """Train with a schedule of `config.SCHEDULES`; the model ends with its best epoch's weights.
 
     "seed": constant for `constant_epochs`, then exponential decay, early stopping after `patience` epochs
     without improvement. "cosine": warm-up + cosine to zero over all `epochs` (the model is recompiled with
@@ -180,8 +180,8 @@ def train_model(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    if schedule not in recipe.SCHEDULES:
-        raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(recipe.SCHEDULES)}.")
+    if schedule not in config.SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(config.SCHEDULES)}.")
     seeding.set_global_seed(seed)
     rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
     if schedule == "seed":
