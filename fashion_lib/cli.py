@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from fashion_lib import config
+from fashion_lib import config, terminal
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -114,6 +116,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     """Measure training and inference speed and print the figures."""
+    terminal.import_tensorflow_quietly()
     from fashion_lib.bench import default_output, format_results, run_benchmark
 
     output = args.output or default_output()
@@ -148,10 +151,38 @@ def _tune(args: argparse.Namespace) -> int:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line on stderr, `error: …`, exit code 1, as the commands' own."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message} (`{self.prog} --help` lists the options)\n")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+_VERBOSE_HELP = (
+    f"show all that the processes it starts print, TensorFlow's and Jupyter's start-up notices included "
+    f"(as ${terminal.VERBOSE_ENV}=1 does)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per task."""
-    parser = argparse.ArgumentParser(prog="python -m fashion_lib", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m fashion_lib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = commands.add_parser("data", help="find and verify the Fashion-MNIST files")
     data.add_argument(
@@ -195,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="earlier runs of the profile to keep in report/history/ (default: $FASHION_KEEP_RUNS, else 5)",
     )
+    report.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     report.set_defaults(handler=_report)
 
     runs = commands.add_parser("runs", help="list the kept report runs and write report/runs.html comparing them")
@@ -205,11 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="throughput only, on 20,000 images (under a minute)")
     bench.add_argument(
         "--batch-size",
-        type=int,
+        type=_at_least(1),
         help="batch size of the project's training path (default: MLP 1024; CNN 512, or 256 without AVX-512)",
     )
     bench.add_argument(
-        "--race-epochs", type=int, help="epochs of each training in the accuracy race (default: the standard profile's)"
+        "--race-epochs",
+        type=_at_least(1),
+        help="epochs of each training in the accuracy race (default: the standard profile's)",
     )
     bench.add_argument("--output", type=Path, help="JSON file for the figures (default: runs/bench/bench.json)")
     bench.set_defaults(handler=_bench)
@@ -244,13 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--worker-id", help="with --role worker: this worker's id (default: <hostname>-<pid>)")
     # Internal: a local search's chief writes its port there once it listens.
     tune.add_argument("--ready-file", help=argparse.SUPPRESS)
+    tune.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     tune.set_defaults(handler=_tune)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; expected failures print one message and exit non-zero, without a traceback."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a refused argument (one line already printed)
+        return stop.code if isinstance(stop.code, int) else 1
+    if getattr(args, "verbose", False):
+        # The environment, so that the processes the command starts (a search's chief, kernels) see it too.
+        os.environ[terminal.VERBOSE_ENV] = "1"
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError) as error:

@@ -8,10 +8,13 @@ facts under `machine` so that two runs can be told apart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
 from typing import Any
+
+from fashion_lib import terminal
 
 # CPU features that decide which matrix kernels TensorFlow and oneDNN use.
 NUMERIC_CPU_FLAGS = (
@@ -81,6 +84,8 @@ def machine_identity() -> dict[str, Any]:
         cpuinfo = CPUINFO.read_text()
     except OSError:
         cpuinfo = ""
+    with contextlib.suppress(ImportError):  # without TensorFlow the fields below say None
+        terminal.import_tensorflow_quietly()
     return {
         "platform": platform.platform(),
         "architecture": platform.machine(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import resource
@@ -14,11 +15,10 @@ from typing import Any
 
 import yaml
 
-from fashion_lib import cache, config, history, progress
+from fashion_lib import cache, config, history, progress, terminal
 from fashion_lib.locks import profile_lock
 from fashion_lib.machine import machine_identity
-from fashion_lib.parameters import check_profile
-from fashion_lib.rendering import combine_notebooks, index_html, notebook_to_html, print_pdf, write_notebook_html
+from fashion_lib.parameters import check_profile, declarations
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 
@@ -107,10 +107,7 @@ def apply_overrides(profile: dict[str, Any], overrides: list[str]) -> dict[str, 
 
 def declared_parameters(notebook: str) -> dict[str, str]:
     """The parameters a notebook's `parameters` cell declares, with their type names."""
-    import papermill
-
-    inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"))
-    return {name: info["inferred_type_name"] for name, info in inspected.items()}
+    return {name: declared.type_name for name, declared in declarations(notebook).items()}
 
 
 def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -163,15 +160,20 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
     """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell.
 
     The library's progress lines (search trials, training epochs) come to this terminal as the kernel
-    sends them, in place of papermill's bar of executed cells.
+    sends them, in place of papermill's bar of executed cells; of the kernel's stderr, every line but the
+    start-up notices of TensorFlow and Jupyter (all of it with FASHION_VERBOSE=1, `report --verbose`).
     """
     import papermill
 
     # TensorFlow's C++ info and warning logs stay out of the notebooks; the few notices it prints before its
-    # logging starts ignore this setting and are dropped when the pages are rendered.
+    # logging starts ignore this setting: the terminal and the rendered pages leave them out.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        with progress.relay():
+        with progress.relay(), contextlib.ExitStack() as stack:
+            kernel_options = {}
+            if not terminal.verbose():
+                stderr = stack.enter_context(terminal.filtered_stderr())
+                kernel_options["kernel_manager_class"] = terminal.kernel_manager_writing_stderr_to(stderr)
             papermill.execute_notebook(
                 str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
                 str(output),
@@ -179,6 +181,7 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
                 kernel_name=_kernel_name(),
                 progress_bar=False,
                 cwd=str(config.NOTEBOOKS_DIR),
+                **kernel_options,
             )
     except papermill.PapermillExecutionError as error:
         raise NotebookFailed(
@@ -431,6 +434,9 @@ def run_report(
             statuses[notebook] = {"key": key, "status": status, "since": settled[notebook]["finished"], "run": run_id}
 
         print("Rendering HTML and PDF", flush=True)
+        # Imported here: nbconvert's import takes seconds, and a refused run should not wait for it.
+        from fashion_lib.rendering import index_html, write_notebook_html
+
         executed = [report_stage / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
         pages = {}
         for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
@@ -488,6 +494,8 @@ def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: in
 
 def _write_pdf(executed: list[Path], report_stage: Path, *, show_code: bool) -> tuple[str | None, str]:
     """Print the four notebooks as one PDF; without Chromium, return a note saying how to get it."""
+    from fashion_lib.rendering import combine_notebooks, notebook_to_html, print_pdf
+
     combined = report_stage / "notebooks" / "report.html"
     atomic_write_text(combined, notebook_to_html(combine_notebooks(executed), title="Report", show_code=show_code))
     try:

@@ -9,7 +9,6 @@ trained on: a light item, filling the longest edge, centred on black.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from fashion_lib import config
+from fashion_lib import config, terminal
 from fashion_lib.storage import atomic_path
 
 if TYPE_CHECKING:
@@ -214,7 +213,7 @@ def load_classifier(path: str | Path) -> keras.Model:
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         # Keras reports such a file as "File not found", which would send the user looking in the wrong place.
         raise ModelError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not).")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    terminal.import_tensorflow_quietly()
     import keras
 
     # Registers the project's training layers, which models saved before they were swapped for Keras' own on

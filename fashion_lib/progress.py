@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,14 +40,18 @@ def emit(line: str) -> None:
         file.write(text + "\n")
 
 
-class _Relay(threading.Thread):
-    """Copies the complete lines appended to a file to `out` until stopped, then copies what is left."""
+class LineRelay(threading.Thread):
+    """Copies the complete lines appended to a file to `out` until stopped, then copies what is left.
 
-    def __init__(self, path: Path, out: IO[str], prefix: str) -> None:
+    `keep` (default: every line) chooses the lines that are copied.
+    """
+
+    def __init__(self, path: Path, out: IO[str], prefix: str, keep: Callable[[str], bool] | None = None) -> None:
         super().__init__(name="progress-relay", daemon=True)
         self.path = path
         self.out = out
         self.prefix = prefix
+        self.keep = keep or (lambda line: True)
         self.stopped = threading.Event()
         self._offset = 0
         self._partial = ""
@@ -62,6 +66,7 @@ class _Relay(threading.Thread):
             return
         # A line still being written waits for its end of line.
         *lines, self._partial = (self._partial + text).split("\n")
+        lines = [line for line in lines if self.keep(line)]
         for line in lines:
             self.out.write(f"{self.prefix}{line}\n")
         if lines:
@@ -71,7 +76,7 @@ class _Relay(threading.Thread):
         while not self.stopped.wait(RELAY_POLL_S):
             self._copy_new_lines()
         self._copy_new_lines()
-        if self._partial:
+        if self._partial and self.keep(self._partial):
             self.out.write(f"{self.prefix}{self._partial}\n")
             self.out.flush()
 
@@ -89,7 +94,7 @@ def relay(out: IO[str] | None = None, *, prefix: str = "    ") -> Iterator[Path]
     path = Path(name)
     previous = os.environ.get(PROGRESS_FILE_ENV)
     os.environ[PROGRESS_FILE_ENV] = str(path)
-    thread = _Relay(path, out or sys.stdout, prefix)
+    thread = LineRelay(path, out or sys.stdout, prefix)
     thread.start()
     try:
         yield path

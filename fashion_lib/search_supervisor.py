@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fashion_lib import progress
+from fashion_lib import progress, terminal
 from fashion_lib.cli import termination_as_interrupt
 from fashion_lib.distributed import (
     CHIEF_FINISHED,
@@ -125,9 +125,13 @@ def _stop_all(entries: Sequence[_Process], grace_s: float = STOP_GRACE_S) -> Non
 
 
 def _last_line(log: Path) -> str:
-    """The last non-empty line of a log, for error messages."""
+    """The last non-empty line of a log that is not a start-up notice, for error messages."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [
+            line.strip()
+            for line in log.read_text(errors="replace").splitlines()
+            if line.strip() and not terminal.is_startup_notice(line)
+        ]
     except OSError:
         return ""
     return lines[-1] if lines else ""
@@ -305,6 +309,7 @@ def _report(settings: SearchSettings, directory: Path, chief_code: int | None, c
             file=sys.stderr,
         )
         return 1
+    terminal.import_tensorflow_quietly()
     from fashion_lib import tuning
 
     try:
@@ -366,6 +371,7 @@ def tune(
     host, port = parse_oracle_address(oracle, allow_any_port=role == CHIEF_ID)
     settings = search_settings(model, profile, overrides)
     directory = Path(directory) if directory else default_directory(profile)
+    terminal.import_tensorflow_quietly()
     if role == CHIEF_ID:
         return serve_chief(
             settings, directory=directory, host=host, port=port, overwrite=not resume, ready_file=ready_file
