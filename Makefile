@@ -29,11 +29,15 @@ REPORT_PACKAGES := chromium libjs-mathjax graphviz
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
+# pip's and setuptools' output goes to $(INSTALL_LOG); the terminal gets one line, or the log's end on failure.
+INSTALL_LOG := $(VENV)/install.log
 $(STAMP): pyproject.toml
+	@echo "Installing the Python packages of pyproject.toml into $(VENV) (minutes; log: $(INSTALL_LOG))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(TF_EXTRA),dev]"
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (fashion-report)" >/dev/null
+	@{ $(PY) -m pip install --upgrade pip \
+	  && $(PY) -m pip install -e ".[$(TF_EXTRA),dev]" \
+	  && $(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (fashion-report)"; \
+	} >$(INSTALL_LOG) 2>&1 || { tail -n 25 $(INSTALL_LOG); echo "error: installing the Python packages failed (whole log: $(INSTALL_LOG))"; exit 1; }
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create or refresh the virtual environment (.venv) and the Jupyter kernel
@@ -43,7 +47,10 @@ define apt_install
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    log=$$(mktemp); \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } >$$log 2>&1 \
+	      || { tail -n 25 $$log; echo "error: apt-get could not install$$missing"; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
 	  else \
 	    echo "Missing Debian packages:$$missing. Install them as root: apt-get install$$missing"; \
 	  fi; \

@@ -155,6 +155,8 @@ def run_cli(arguments: list[str], tmp_path: Path) -> tuple[subprocess.CompletedP
         "PYTHONPATH": str(config.PROJECT_ROOT),
         "FASHION_RUNS_DIR": str(tmp_path / "runs"),
         "FASHION_REPORT_DIR": str(tmp_path / "report"),
+        # TensorFlow then prints its start-up notices on any CPU, as on AVX-512 ones: a refusal must come before.
+        "TF_ENABLE_ONEDNN_OPTS": "1",
     }
     began = time.perf_counter()
     result = subprocess.run(

@@ -25,7 +25,12 @@ QUICK_REPORT_COMMAND = [sys.executable, "-m", "fashion_lib", "report", "--profil
 
 def _environment(root):
     """The environment of a report command that writes its runs and report under `root`."""
-    return os.environ | {"FASHION_RUNS_DIR": str(root / "runs"), "FASHION_REPORT_DIR": str(root / "report")}
+    return os.environ | {
+        "FASHION_RUNS_DIR": str(root / "runs"),
+        "FASHION_REPORT_DIR": str(root / "report"),
+        # TensorFlow then prints its start-up notices on any CPU, as on AVX-512 ones: the terminal must not show them.
+        "TF_ENABLE_ONEDNN_OPTS": "1",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,12 @@ def test_the_run_shows_progress_and_durations(quick_report):
     for index, name in enumerate(EXPECTED_FIGURES, start=1):
         assert f"[{index}/4] {name}" in quick_report["stdout"]
     assert quick_report["stdout"].count("done in") == 4
+
+
+def test_the_terminal_shows_no_start_up_notices(quick_report):
+    terminal_log = quick_report["stdout"] + quick_report["stderr"]
+    for notice in ("I0000", "absl", "oneDNN custom operations", "IPKernelApp"):
+        assert notice not in terminal_log, notice
 
 
 def _section(stdout, start, end):

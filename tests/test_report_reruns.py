@@ -71,6 +71,8 @@ def reruns(tmp_path_factory):
         "PYTHONPATH": str(project),
         "FASHION_RUNS_DIR": str(root / "runs"),
         "FASHION_REPORT_DIR": str(root / "report"),
+        # TensorFlow's start-up notices on any CPU, as on AVX-512 ones: none may reach the terminal.
+        "TF_ENABLE_ONEDNN_OPTS": "1",
     }
     steps: dict[str, dict] = {}
 
