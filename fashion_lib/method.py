@@ -334,3 +334,61 @@ def describe_final_training(
             f"first seed's {label} is the one kept, saved and evaluated below."
         )
     return " ".join(sentences)
+
+
+def describe_bootstrap(resamples: int, confidence: float) -> str:
+    """How the bootstrap intervals of the comparison are drawn, with this run's resamples and coverage."""
+    return (
+        "The test set is one sample of images; another sample from the same source would give slightly different "
+        f"figures. The bootstrap estimates how different: it redraws the test images with replacement "
+        f"{resamples:,} times (seeded), recomputes each figure on every redraw and keeps the middle "
+        f"{confidence:.0%} of the results (the percentile method). Every model is scored on the same redraws, so "
+        "the difference between two models is a paired comparison on the same images."
+    )
+
+
+def describe_calibration(bins: int) -> str:
+    """What the expected calibration error and temperature scaling are, with this run's number of bins."""
+    return (
+        "A model is calibrated when, of the images it classifies with 80% confidence, about 80% are right. The "
+        f"expected calibration error (ECE) sorts the test images into {bins} equal-width bins of confidence (the "
+        "largest predicted probability) and averages, weighted by each bin's share of images, the gap between the "
+        "bin's accuracy and its mean confidence; 0 is perfect. Temperature scaling divides the logits by one "
+        "number T, fitted on the *validation* split by minimising the negative log-likelihood; T > 1 softens an "
+        "overconfident model, T < 1 sharpens an underconfident one, and the predicted class never changes. The "
+        "ECE is then measured again on the test set."
+    )
+
+
+def describe_baseline(train_images: int) -> str:
+    """The pixel baseline and the quoted human figure, with the number of images the baseline learns from."""
+    return (
+        "How much do the networks add over a simple classifier? A multinomial logistic regression (scikit-learn) "
+        f"is trained in this run on the raw pixels of {train_images:,} class-balanced images of the same training "
+        "split and scored on the same test set. Beside it, as a dashed line, the human accuracy that the data "
+        "set's authors publish in their benchmark table. That figure is **quoted, not measured**: crowd workers "
+        "without fashion expertise labelled 1,000 random test images three times each, and the majority label "
+        "was scored."
+    )
+
+
+def describe_tsne(samples: int) -> str:
+    """What the t-SNE map shows, with the number of test images it draws."""
+    return (
+        "The input of the CNN's output layer is its learned description of an image. t-SNE draws these "
+        f"descriptions for {samples:,} test images (seeded, class-balanced) on a plane so that images described "
+        "alike land close together. Clusters are meaningful; distances between clusters and their sizes are not."
+    )
+
+
+def describe_strategy_comparison(model_name: str, trials: int, epochs_per_trial: int, train_images: int) -> str:
+    """The section comparing Bayesian optimisation with random search, as this run ran it."""
+    return (
+        "## Does Bayesian optimisation pay?\n\n"
+        f"The {model_name.upper()}'s Bayesian search is repeated with random search over the same space, with the "
+        f"same {count(trials, 'trial')} of {count(epochs_per_trial, 'epoch')} on {train_images:,} training images "
+        "and the same seed. The curves show the best validation accuracy reached after each trial. Both start "
+        "from the space's reference configuration and draw their random trials from the same seed, so their first "
+        "trials may coincide and the curves part where the Gaussian process takes over. One pair of searches is a "
+        "single observation, not a verdict: a fair answer would repeat both over several seeds."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,26 @@ def test_early_stopping_is_reported_as_it_happened_on_a_real_training(small_spli
         assert f"it did after epoch {len(history)} of at most 25" in sentence
     else:
         assert "it never did" in sentence
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_comparison_prose_states_the_profile_s_values_and_no_parameter_names(profile: str) -> None:
+    chosen = pipeline.notebook_parameters(pipeline.load_profile(profile), profile_name=profile, run_dir=Path("/tmp"))
+    inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / "04_compare.ipynb"))
+    values = {name: ast.literal_eval(info["default"]) for name, info in inspected.items()} | chosen["04_compare"]
+    texts = {
+        f"{values['bootstrap_resamples']:,} times": method.describe_bootstrap(
+            values["bootstrap_resamples"], values["confidence_level"]
+        ),
+        f"into {values['calibration_bins']} equal-width bins": method.describe_calibration(values["calibration_bins"]),
+        f"for {values['tsne_samples']:,} test images": method.describe_tsne(values["tsne_samples"]),
+        "pixels of 5,000 class-balanced images": method.describe_baseline(5000),
+        "same 12 trials of 10 epochs on 54,000": method.describe_strategy_comparison("mlp", 12, 10, 54_000),
+    }
+    for expected, text in texts.items():
+        assert expected in text
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
+    for model_name in ("mlp", "cnn"):
+        space = _parameters(profile, model_name)["search_space"]
+        for text in (method.describe_search_space(model_name, space), method.describe_reference(model_name, space)):
+            assert not re.search(r"\b[a-z]+_[a-z_0-9]+\b", text) and "(s)" not in text, text
