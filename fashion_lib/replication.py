@@ -51,7 +51,7 @@ RULES = {
     MISSTATED: "Where the seed's text misstates its own data (a per-class count written as a total), the row is "
     "labelled the seed's misstatement when our figure is the one the seed's own figures imply, and judged as a "
     "number otherwise.",
-    NOT_COMPARABLE: "Not comparable: this run lacks what the claim needs (search trials from another space, a "
+    NOT_COMPARABLE: "This run lacks what the claim needs (search trials from another space, a "
     "training too short to show it).",
 }
 SHIRT_NAME = config.CLASS_NAMES[config.SHIRT]
