@@ -26,6 +26,51 @@ SPLIT_STYLE = (
 )
 
 
+# Reader's names for the fields of the comparison's, calibration's and baseline's results ("{a}" and "{b}" stand
+# for the two models' names), so that no table shows a field name as its header.
+FIELD_LABELS = {
+    "kendall_tau": "Kendall's τ of the predicted labels",
+    "kendall_p_value": "p-value of τ",
+    "agreement": "share of test images labelled alike",
+    "accuracy_a": "{a} test accuracy",
+    "accuracy_b": "{b} test accuracy",
+    "both_wrong": "test images both get wrong",
+    "only_a_wrong": "test images only the {a} gets wrong",
+    "only_b_wrong": "test images only the {b} gets wrong",
+    "mcnemar_p_value": "McNemar's exact p-value",
+    "bins": "confidence bins",
+    "ece_before": "ECE as trained",
+    "ece_after": "ECE after temperature scaling",
+    "nll_before": "log-loss as trained",
+    "nll_after": "log-loss after temperature scaling",
+    "temperature": "temperature T",
+    "label": "model",
+    "test_accuracy": "test accuracy",
+    "shirt_accuracy": "shirts right",
+    "train_images": "training images",
+    "fit_seconds": "fitting time (s)",
+    "iterations": "solver iterations",
+    "converged": "converged",
+}
+
+
+def field_label(name: str, names: tuple[str, str] = ("A", "B")) -> str:
+    """A result field's name for a reader (`FIELD_LABELS`), with the two compared models' names filled in."""
+    return FIELD_LABELS.get(name, name.replace("_", " ")).format(a=names[0], b=names[1])
+
+
+def readable_fields(frame: pd.DataFrame | pd.Series, names: tuple[str, str] = ("A", "B")) -> pd.DataFrame | pd.Series:
+    """The frame (or series) with its field names, in the index and the columns, as a reader's labels."""
+    if isinstance(frame, pd.Series):
+        return frame.rename(index=lambda name: field_label(str(name), names))
+    return frame.rename(index=lambda name: field_label(str(name), names), columns=lambda name: field_label(name, names))
+
+
+def format_points(difference: float, decimals: int = 2) -> str:
+    """A difference of two shares in percentage points, signed: 0.0123 -> "+1.23 percentage points"."""
+    return f"{difference * 100:+.{decimals}f} percentage points"
+
+
 def format_number(value: Any) -> str:
     """A number as a reader wants it: whole numbers as integers (1,457), four decimals below 1, two up to 1,000,
     none above, and scientific notation only for magnitudes below 0.001 (a p-value of 2.3e-12)."""

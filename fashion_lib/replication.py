@@ -1,9 +1,10 @@
 """The replication table: every quantitative claim of the seed report, our figure beside it, and a verdict.
 
-A claim is either a number (the seed's "88.1%") or a statement (which class is worst, whether something
-holds). Numbers are judged by the rule in `RULE`: the seed's figure stands for the range its rounding
-covers, ours for its confidence interval (or the range of epochs the claim describes, or the single
-figure), and the verdict says whether the two overlap. Statements are consistent or different.
+Each claim is judged by the rule of its kind (`RULES`, stated once under the table): a number (the seed's
+"88.1%") by whether its rounding range and our interval overlap; a statement (which class is worst) by
+whether our figures say the same; a band ("stays between 0.87 and 0.89") by the share of epochs inside it;
+a period ("in the first epochs") by the share of that period's epochs where it holds; and a figure the
+seed's text misstates (a per-class count given as a total) is labelled as the seed's misstatement.
 Every function here takes plain arrays and tables and returns JSON-ready dicts, so that the table in
 04_compare, the one on the landing page and metrics.json come from one computation.
 """
@@ -24,17 +25,35 @@ from scipy import stats
 from fashion_lib import config, evaluation, statistics
 
 CONSISTENT, HIGHER, LOWER, DIFFERENT, NOT_COMPARABLE = "consistent", "higher", "lower", "different", "not comparable"
-VERDICTS = (CONSISTENT, HIGHER, LOWER, DIFFERENT, NOT_COMPARABLE)
+MISSTATEMENT = "seed's misstatement"
+VERDICTS = (CONSISTENT, HIGHER, LOWER, DIFFERENT, MISSTATEMENT, NOT_COMPARABLE)
 RECIPES = {"seed": "seed method", "extended": "extended"}
-RULE = (
-    "A figure of the seed report stands for the range its rounding covers (88.1% for 88.05–88.15%, "
-    "“about 70%” for 69.5–70.5%, “around epoch 40” for epochs 35–45). Ours is its {confidence:.0%} bootstrap "
-    "interval over the test images where one exists, the range of epochs the claim describes for the training "
-    "curves, and otherwise the single figure. A number is consistent when the two ranges overlap, higher or "
-    "lower when ours lies wholly above or below the seed's. A statement (which class, whether something holds) "
-    "is consistent when our figures make the same statement and different when they do not. Not comparable: "
-    "this run lacks what the claim needs (search trials from another space, a training too short to show it)."
-)
+# The kinds of claim, each judged by its own rule.
+NUMBER, STATEMENT, BAND, PERIOD, MISSTATED = "number", "statement", "band", "first epochs", "misstatement"
+# "The first epochs" of a training curve are epochs 1 to PERIOD_EPOCHS; "later" is every epoch after them.
+PERIOD_EPOCHS = 5
+# A period claim holds when it holds in more than this share of the period's epochs.
+PERIOD_MAJORITY = 0.5
+# A curve "stays" within a band when at least this share of the epochs it covers lie inside the band.
+BAND_SHARE = 0.9
+RULES = {
+    NUMBER: "The seed's figure stands for the range its rounding covers (88.1% for 88.05–88.15%, “about 70%” "
+    "for 69.5–70.5%, “around epoch 40” for epochs 35–45); ours is its {confidence:.0%} bootstrap interval over "
+    "the test images where one exists, otherwise the single figure. Consistent when the two overlap; higher or "
+    "lower when ours lies wholly above or below the seed's.",
+    STATEMENT: "Consistent when our figures make the same statement (the same class, the same yes or no); "
+    "different when they do not.",
+    BAND: f"A claim that a curve stays within a band (the seed's bounds widened by their rounding) is consistent "
+    f"when at least {BAND_SHARE:.0%} of the epochs it covers lie inside the band, different otherwise; "
+    f"“later” means from epoch {PERIOD_EPOCHS + 1} on.",
+    PERIOD: f"A claim about the first epochs is judged on epochs 1–{PERIOD_EPOCHS}: consistent when it holds in "
+    f"more than half of them, different otherwise.",
+    MISSTATED: "Where the seed's text misstates its own data (a per-class count written as a total), the row is "
+    "labelled the seed's misstatement when our figure is the one the seed's own figures imply, and judged as a "
+    "number otherwise.",
+    NOT_COMPARABLE: "This run lacks what the claim needs (search trials from another space, a "
+    "training too short to show it).",
+}
 SHIRT_NAME = config.CLASS_NAMES[config.SHIRT]
 
 
@@ -49,6 +68,15 @@ class Claim:
     seed_range: tuple[float, float] | None = None
     seed_statement: Any = None
     note: str = ""
+    # BAND, PERIOD or MISSTATED; empty for a plain NUMBER (seed_range) or STATEMENT (seed_statement).
+    kind: str = ""
+    # For a MISSTATED claim: the range the seed's own figures imply (60,000 for its "6000 images").
+    corrected_range: tuple[float, float] | None = None
+
+    @property
+    def rule(self) -> str:
+        """The kind of claim, which decides the rule it is judged by (a key of `RULES`)."""
+        return self.kind or (NUMBER if self.seed_range is not None else STATEMENT)
 
 
 def _rounded_range(figure: str, *, percent: bool = True) -> tuple[float, float]:
@@ -69,7 +97,10 @@ CLAIMS: tuple[Claim, ...] = (
         "6,000",
         "data",
         seed_range=(6000, 6000),
-        note="The data set holds 60,000 training images: the text's 6000 is the per-class count.",
+        kind=MISSTATED,
+        corrected_range=(60000, 60000),
+        note="The seed's own Figure 2 counts 6,000 training images per class, 60,000 in all: its 6000 is the "
+        "per-class count.",
     ),
     Claim(
         "data_evaluation_images_text",
@@ -77,9 +108,20 @@ CLAIMS: tuple[Claim, ...] = (
         "1,000",
         "data",
         seed_range=(1000, 1000),
-        note="The test set holds 10,000 images: the text's 1000 is the per-class count.",
+        kind=MISSTATED,
+        corrected_range=(10000, 10000),
+        note="The seed's own Figure 2 counts 1,000 test images per class, 10,000 in all: its 1000 is the "
+        "per-class count.",
     ),
-    Claim("mlp_test_accuracy", "MLP test accuracy", "88.1%", "mlp", seed_range=_rounded_range("88.1")),
+    Claim(
+        "mlp_test_accuracy",
+        "MLP test accuracy (the seed's text says “training accuracy”)",
+        "88.1%",
+        "mlp",
+        seed_range=_rounded_range("88.1"),
+        note="Read as the test accuracy: the seed's conclusion sets 88.1% beside the CNN's 92.6% and the per-class "
+        "shares of its confusion matrix on unseen data; “training” is its text's slip.",
+    ),
     Claim("cnn_test_accuracy", "CNN test accuracy", "92.6%", "cnn", seed_range=_rounded_range("92.6")),
     Claim("mlp_worst_class", "MLP's worst class", SHIRT_NAME, "mlp", seed_statement=SHIRT_NAME),
     Claim("mlp_shirt_accuracy", "MLP's shirts right", "about 70%", "mlp", seed_range=_rounded_range("70")),
@@ -128,6 +170,7 @@ CLAIMS: tuple[Claim, ...] = (
         "yes",
         "mlp",
         seed_statement=True,
+        kind=PERIOD,
     ),
     Claim(
         "mlp_validation_range_later",
@@ -135,7 +178,8 @@ CLAIMS: tuple[Claim, ...] = (
         "0.87–0.89",
         "mlp",
         seed_range=(0.865, 0.895),
-        note="Ours: lowest to highest validation accuracy from the first epoch where it is below training.",
+        kind=BAND,
+        note="The band as the seed's rounding allows: 0.865–0.895.",
     ),
     # "Around the 40th epoch" is read to the nearest ten epochs.
     Claim("cnn_best_epoch", "CNN: best validation accuracy around epoch 40", "around 40", "cnn", seed_range=(35, 45)),
@@ -194,19 +238,29 @@ def not_comparable(text: str) -> dict[str, Any]:
 
 
 def judge(claim: Claim, found: dict[str, Any]) -> str:
-    """The verdict on one claim from our finding, by the rule in `RULE`."""
+    """The verdict on one claim from our finding, by the rule of its kind (`RULES`)."""
     if found.get("value") is None:
         return NOT_COMPARABLE
-    if claim.seed_range is not None:
-        seed_low, seed_high = claim.seed_range
-        if found["lower"] is None or found["upper"] is None:
-            return NOT_COMPARABLE
-        if found["lower"] > seed_high:
-            return HIGHER
-        if found["upper"] < seed_low:
-            return LOWER
+    if claim.rule == BAND:
+        # A share, compared with a margin for the rounding of a ratio such as 9/10.
+        return CONSISTENT if found["inside"] / found["epochs"] >= BAND_SHARE - 1e-9 else DIFFERENT
+    if claim.rule == PERIOD:
+        holds = found["holds"] / found["epochs"] > PERIOD_MAJORITY
+        return CONSISTENT if holds == claim.seed_statement else DIFFERENT
+    if claim.seed_range is None:
+        return CONSISTENT if found["value"] == claim.seed_statement else DIFFERENT
+    if found["lower"] is None or found["upper"] is None:
+        return NOT_COMPARABLE
+    ours = (found["lower"], found["upper"])
+    if _overlap(ours, claim.seed_range):
         return CONSISTENT
-    return CONSISTENT if found["value"] == claim.seed_statement else DIFFERENT
+    if claim.rule == MISSTATED and _overlap(ours, claim.corrected_range):
+        return MISSTATEMENT
+    return HIGHER if ours[0] > claim.seed_range[1] else LOWER
+
+
+def _overlap(ours: tuple[float, float], theirs: Sequence[float] | None) -> bool:
+    return theirs is not None and ours[0] <= theirs[1] and ours[1] >= theirs[0]
 
 
 def verdict_of_row(row: dict[str, Any]) -> str:
@@ -218,6 +272,8 @@ def verdict_of_row(row: dict[str, Any]) -> str:
         subject=row["subject"],
         seed_range=tuple(row["seed_range"]) if row.get("seed_range") is not None else None,
         seed_statement=row.get("seed_statement"),
+        kind=row["rule"] if row["rule"] in (BAND, PERIOD, MISSTATED) else "",
+        corrected_range=tuple(row["corrected_range"]) if row.get("corrected_range") is not None else None,
     )
     return judge(claim, row["ours"])
 
@@ -262,6 +318,19 @@ def bootstrap_kendall_tau(
     samples = np.array([stats.kendalltau(a[rows], b[rows]).statistic for rows in indices])
     lower, upper = statistics.percentile_interval(samples[~np.isnan(samples)], confidence=confidence)
     return {"estimate": estimate, "lower": lower, "upper": upper}
+
+
+def _epoch_list(epochs: Sequence[int]) -> str:
+    """Epoch numbers with runs shortened: "epoch 1", "epochs 1, 3 and 5–7"."""
+    runs: list[list[int]] = []
+    for epoch in epochs:
+        if runs and epoch == runs[-1][-1] + 1:
+            runs[-1].append(int(epoch))
+        else:
+            runs.append([int(epoch)])
+    parts = [f"{run[0]}" if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs]
+    names = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return ("epoch " if len(epochs) == 1 else "epochs ") + names
 
 
 def _count(number: int, noun: str) -> str:
@@ -363,25 +432,39 @@ def curve_findings(mlp_history: pd.DataFrame, cnn_history: pd.DataFrame) -> dict
             )
     found = {}
     above = (mlp_history["val_accuracy"] > mlp_history["accuracy"]).to_numpy()
-    leading = int(np.argmin(above)) if not above.all() else len(above)
     epochs = len(above)
-    found["mlp_validation_above_training_early"] = finding(
-        leading > 0,
-        f"above in epochs 1–{leading} of {epochs}"
-        if leading > 1
-        else ("above in epoch 1 only" if leading == 1 else "below from epoch 1"),
-        leading_epochs=leading,
+    above_epochs = f"above in {_epoch_list(np.flatnonzero(above) + 1)} of {epochs}" if above.any() else "never above"
+    found["mlp_validation_above_training_early"] = (
+        finding(
+            float(above[:PERIOD_EPOCHS].mean()),
+            f"above in {int(above[:PERIOD_EPOCHS].sum())} of epochs 1–{PERIOD_EPOCHS}; in all {above_epochs}",
+            holds=int(above[:PERIOD_EPOCHS].sum()),
+            epochs=PERIOD_EPOCHS,
+        )
+        if epochs >= PERIOD_EPOCHS
+        else not_comparable(f"the training ran {_count(epochs, 'epoch')}, fewer than the {PERIOD_EPOCHS} judged")
     )
-    later = mlp_history["val_accuracy"].iloc[leading:]
+    later = mlp_history["val_accuracy"].to_numpy()[PERIOD_EPOCHS:]
+    low, high = CLAIMS_BY_KEY["mlp_validation_range_later"].seed_range
+    inside = int(((later >= low) & (later <= high)).sum())
+    outside = [
+        f"{int(count)} {side}"
+        for count, side in (((later > high).sum(), "above"), ((later < low).sum(), "below"))
+        if count
+    ]
     found["mlp_validation_range_later"] = (
         finding(
-            float(later.median()),
-            f"{later.min():.3f}–{later.max():.3f} over epochs {leading + 1}–{epochs}",
+            inside / len(later),
+            f"{inside} of {len(later)} epochs ({PERIOD_EPOCHS + 1}–{epochs}) inside {low:.3f}–{high:.3f}"
+            + (f", {' and '.join(outside)}" if outside else "")
+            + f"; lowest {later.min():.3f}, highest {later.max():.3f}",
             lower=float(later.min()),
             upper=float(later.max()),
+            inside=inside,
+            epochs=len(later),
         )
         if len(later)
-        else not_comparable(f"validation stayed above training for all {epochs} epochs")
+        else not_comparable(f"the training ran {_count(epochs, 'epoch')}: none after epoch {PERIOD_EPOCHS}")
     )
     validation = cnn_history["val_accuracy"].to_numpy()
     best = int(np.argmax(validation))
@@ -588,6 +671,8 @@ def replication_table(
             "subject": claim.subject,
             "seed_range": list(claim.seed_range) if claim.seed_range is not None else None,
             "seed_statement": claim.seed_statement,
+            "rule": claim.rule,
+            "corrected_range": list(claim.corrected_range) if claim.corrected_range is not None else None,
             "ours": found,
             "recipe": recipe(claim.subject, spaces, schedules),
             "verdict": judge(claim, found),
@@ -605,7 +690,7 @@ def replication_table(
 
 
 def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") -> pd.DataFrame:
-    """The rows as a DataFrame for display: claim, seed, ours, recipe, verdict, training seeds, note.
+    """The rows as a DataFrame for display: claim, seed, ours, recipe, rule, verdict, training seeds, note.
 
     The "training seeds" column appears only when some claim was judged on more than one training seed, and
     the `replicate_label` column (the seed-method run's figures) only when a label is given.
@@ -618,6 +703,7 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
             "seed report": row["seed_figure"],
             "ours": row["ours"]["text"],
             "recipe": row["recipe"],
+            "rule": row["rule"],
             "verdict": row["verdict"],
         }
         if several_seeds:
@@ -630,27 +716,51 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
     return pd.DataFrame(records)
 
 
+SPACE_WORDS = {
+    "seed": "searched in the seed report's own space",
+    "extended": "searched in the extended space (more optimisers, wider ranges)",
+}
+SCHEDULE_WORDS = {
+    "seed": "trained with the seed's schedule (a constant rate, then exponential decay) and early stopping",
+    "cosine": "trained with a warm-up and a cosine to zero over a fixed number of epochs, without early stopping",
+}
+
+
 def method_sentence(spaces: dict[str, str | None], schedules: dict[str, str | None] | None = None) -> str:
-    """Which method this run used for each model, in words, and which models' final training used the
-    warm-up + cosine recipe instead of the seed's schedule."""
-    described = {
-        "seed": "the seed report's method (its search space, SGD, the learning-rate schedule, early stopping)",
-        "extended": "the extended search spaces (other optimisers, lighter regularisation; see fashion_lib.models)",
-    }
+    """How this run searched and trained each model, in words, the models that share a method named together."""
     by_method: dict[str, list[str]] = {}
     for name, space in spaces.items():
-        by_method.setdefault(described.get(space or "", "an unrecorded method"), []).append(name.upper())
-    sentences = [
-        f"The {' and the '.join(names)} {'was' if len(names) == 1 else 'were'} tuned and trained with {method}."
+        schedule = (schedules or {}).get(name)
+        method = SPACE_WORDS.get(space or "", "searched in an unrecorded space")
+        method += " and " + SCHEDULE_WORDS.get(schedule or "", "trained with an unrecorded schedule")
+        by_method.setdefault(method, []).append(name.upper())
+    return " ".join(
+        f"The {' and the '.join(names)} {'was' if len(names) == 1 else 'were'} {method}."
         for method, names in by_method.items()
-    ]
-    cosine = [name.upper() for name, schedule in (schedules or {}).items() if schedule == "cosine"]
-    if cosine:
-        sentences.append(
-            f"The final training of the {' and the '.join(cosine)} used the cosine recipe (warm-up, then a cosine "
-            "to zero over a fixed number of epochs; fashion_lib.recipe) instead of the seed's schedule."
-        )
-    return " ".join(sentences)
+    )
+
+
+def rules(confidence: float) -> dict[str, str]:
+    """Each kind of claim's rule in words (the table's legend), the confidence level filled in."""
+    return {kind: text.format(confidence=confidence) for kind, text in RULES.items()}
+
+
+VERDICT_PHRASES = {
+    CONSISTENT: ("is consistent with this run", "are consistent with this run"),
+    HIGHER: ("is higher here", "are higher here"),
+    LOWER: ("is lower here", "are lower here"),
+    DIFFERENT: ("is different here", "are different here"),
+    MISSTATEMENT: ("is the seed's own misstatement", "are the seed's own misstatements"),
+    NOT_COMPARABLE: ("is not comparable", "are not comparable"),
+}
+
+
+def tally(rows: Sequence[dict[str, Any]]) -> str:
+    """The verdicts counted in a sentence: "Of the 28 claims, 15 are consistent with this run, 1 is higher here…"."""
+    counts = Counter(row["verdict"] for row in rows)
+    parts = [f"{counts[v]} {VERDICT_PHRASES[v][counts[v] != 1]}" for v in VERDICTS if counts[v]]
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"Of the seed report's {len(rows)} claim{'' if len(rows) == 1 else 's'}, {listed}."
 
 
 def section_html(metrics: dict[str, Any]) -> str:
@@ -668,8 +778,10 @@ def section_html(metrics: dict[str, Any]) -> str:
         + "</tr>"
         for row, record in zip(replication["claims"], frame.itertuples(index=False), strict=True)
     )
-    counts = Counter(row["verdict"] for row in replication["claims"])
-    tally = ", ".join(f"{count} {verdict}" for verdict, count in counts.most_common())
+    legend = "\n".join(
+        f"<li><strong>{html.escape(kind)}</strong>: {html.escape(text)}</li>"
+        for kind, text in replication["rules"].items()
+    )
     source = (
         f"<p>The column “{html.escape(replicate_label)}” quotes the run of profile "
         f"<code>{html.escape(quoted['profile'])}</code> (the seed's own method), read from "
@@ -679,8 +791,7 @@ def section_html(metrics: dict[str, Any]) -> str:
     )
     return f"""<h2 id="replication">Does the seed report hold up?</h2>
 <p>{html.escape(replication["method"])}</p>
-<p>{len(replication["claims"])} claims of the seed report: {html.escape(tally)}.
-{html.escape(replication["rule"])}</p>
+<p>{html.escape(tally(replication["claims"]))}</p>
 {source}
 <table id="replication-table">
 <caption>The seed report's claims against this run</caption>
@@ -689,4 +800,8 @@ def section_html(metrics: dict[str, Any]) -> str:
 {body}
 </tbody>
 </table>
+<p>How each verdict is reached, by the kind of claim in the column “rule”:</p>
+<ul id="replication-rules">
+{legend}
+</ul>
 """

@@ -133,3 +133,33 @@ def test_the_report_pages_carry_print_styles_that_keep_every_column_on_the_page(
     print_rules = TABLE_STYLES[TABLE_STYLES.index("@media print") :]
     assert "overflow: visible !important" in print_rules
     assert "overflow-wrap: anywhere" in print_rules
+
+
+def test_result_fields_read_as_labels_with_the_models_named():
+    from fashion_lib.display import readable_fields
+
+    comparison = pd.Series({"accuracy_a": 0.88, "only_b_wrong": 120, "kendall_tau": 0.9, "something_new": 1})
+    labelled = readable_fields(comparison, names=("MLP", "CNN"))
+    assert list(labelled.index) == [
+        "MLP test accuracy",
+        "test images only the CNN gets wrong",
+        "Kendall's τ of the predicted labels",
+        "something new",
+    ]
+    frame = readable_fields(pd.DataFrame({"ece_before": [0.1], "temperature": [1.2]}, index=["MLP"]))
+    assert list(frame.columns) == ["ECE as trained", "temperature T"] and list(frame.index) == ["MLP"]
+    assert not any("_" in label for label in labelled.index)
+
+
+@pytest.mark.parametrize(
+    ("difference", "decimals", "shown"),
+    [
+        (0.0123, 2, "+1.23 percentage points"),
+        (-0.004, 1, "-0.4 percentage points"),
+        (0.0, 2, "+0.00 percentage points"),
+    ],
+)
+def test_differences_of_shares_are_written_in_percentage_points(difference, decimals, shown):
+    from fashion_lib.display import format_points
+
+    assert format_points(difference, decimals) == shown

@@ -114,32 +114,93 @@ def _history(train: list[float], validation: list[float]) -> pd.DataFrame:
     return pd.DataFrame({"epoch": np.arange(1, len(train) + 1), "accuracy": train, "val_accuracy": validation})
 
 
-def test_curve_findings_read_the_mlp_and_cnn_claims_from_the_histories() -> None:
-    mlp = _history([0.80, 0.85, 0.88, 0.90, 0.92], [0.84, 0.86, 0.875, 0.88, 0.885])
+def _rising_cnn() -> pd.DataFrame:
     epochs = np.arange(1, 56)
     cnn_validation = 0.9 + 0.02 * np.exp(-(((epochs - 40) / 10.0) ** 2))  # peaks at epoch 40
     cnn_train = 0.85 + 0.002 * epochs  # keeps rising
-    found = replication.curve_findings(mlp, _history(cnn_train.tolist(), cnn_validation.tolist()))
+    return _history(cnn_train.tolist(), cnn_validation.tolist())
+
+
+def test_curve_findings_read_the_mlp_and_cnn_claims_from_the_histories() -> None:
+    train = [0.80, 0.85, 0.88, 0.90, 0.92] + [0.93] * 10
+    validation = [0.84, 0.86, 0.875, 0.88, 0.885] + [0.875, 0.88, 0.885, 0.89, 0.87] * 2
+    found = replication.curve_findings(_history(train, validation), _rising_cnn())
     early = found["mlp_validation_above_training_early"]
-    assert early["value"] is True and early["leading_epochs"] == 2
+    assert (early["holds"], early["epochs"]) == (2, 5) and early["text"].startswith("above in 2 of epochs 1–5")
     later = found["mlp_validation_range_later"]
-    assert (later["lower"], later["upper"]) == pytest.approx((0.875, 0.885))
+    assert (later["inside"], later["epochs"]) == (10, 10)
+    assert (later["lower"], later["upper"]) == pytest.approx((0.87, 0.89))
     assert found["cnn_best_epoch"]["value"] == 40
     assert found["cnn_overfits_after_best"]["value"] is True
-    for key in ("mlp_validation_above_training_early", "mlp_validation_range_later", "cnn_best_epoch"):
+    for key in ("mlp_validation_range_later", "cnn_best_epoch"):
         assert replication.judge(_claim(key), found[key]) == "consistent", key
+    # Above training in only 2 of the first 5 epochs: not "in the first epochs".
+    assert replication.judge(_claim("mlp_validation_above_training_early"), early) == "different"
+
+
+def _mlp_with_above(above_epochs: set[int], epochs: int = 20) -> pd.DataFrame:
+    """A history whose validation accuracy is above training in exactly the given (1-based) epochs."""
+    train = [0.88] * epochs
+    validation = [0.885 if epoch in above_epochs else 0.875 for epoch in range(1, epochs + 1)]
+    return _history(train, validation)
+
+
+@pytest.mark.parametrize(
+    ("above", "verdict"),
+    [
+        ({1, 2, 3}, "consistent"),  # 3 of the first 5: more than half
+        ({1, 3, 5, 6, 7}, "consistent"),  # the standard run's pattern, which a leading run reads as "epoch 1 only"
+        ({1, 2}, "different"),  # 2 of 5: not more than half
+        ({1, 2, 6, 7, 8, 9}, "different"),  # epochs after the first five do not count
+        (set(), "different"),
+    ],
+)
+def test_a_claim_about_the_first_epochs_holds_in_more_than_half_of_them(above, verdict) -> None:
+    found = replication.curve_findings(_mlp_with_above(above), _rising_cnn())["mlp_validation_above_training_early"]
+    assert found["holds"] == len({epoch for epoch in above if epoch <= replication.PERIOD_EPOCHS})
+    assert replication.judge(_claim("mlp_validation_above_training_early"), found) == verdict
+
+
+def test_the_first_epochs_claim_names_every_epoch_with_validation_above_training() -> None:
+    found = replication.curve_findings(_mlp_with_above({1, 3, 5, 6, 7}, epochs=49), _rising_cnn())
+    text = found["mlp_validation_above_training_early"]["text"]
+    assert text == "above in 3 of epochs 1–5; in all above in epochs 1, 3 and 5–7 of 49"
+
+
+def _mlp_later(values: list[float]) -> pd.DataFrame:
+    """Five early epochs, then `values` as the later validation accuracies (training above throughout)."""
+    validation = [0.85] * replication.PERIOD_EPOCHS + values
+    return _history([0.95] * len(validation), validation)
+
+
+@pytest.mark.parametrize(
+    ("later", "verdict", "outside"),
+    [
+        ([0.88] * 9 + [0.90], "consistent", ", 1 above"),  # 9 of 10 inside: exactly the 90% the rule asks
+        ([0.865] * 18 + [0.86, 0.90], "consistent", ", 1 above and 1 below"),  # 18 of 20; the band's edge is inside
+        ([0.88] * 8 + [0.90, 0.85], "different", ", 1 above and 1 below"),  # 8 of 10
+        ([0.82] * 5 + [0.88] * 5, "different", ", 5 below"),  # overlapping ranges, half the epochs outside
+    ],
+)
+def test_a_band_claim_asks_for_nine_in_ten_later_epochs_inside_the_band(later, verdict, outside) -> None:
+    found = replication.curve_findings(_mlp_later(later), _rising_cnn())["mlp_validation_range_later"]
+    assert replication.judge(_claim("mlp_validation_range_later"), found) == verdict
+    first = replication.PERIOD_EPOCHS + 1
+    assert f"epochs ({first}–{first + len(later) - 1}) inside 0.865–0.895{outside};" in found["text"]
 
 
 def test_curve_findings_say_when_a_history_cannot_show_the_claim() -> None:
-    always_above = _history([0.70, 0.75, 0.78], [0.80, 0.81, 0.82])
+    four_epochs = _history([0.70, 0.75, 0.78, 0.79], [0.80, 0.81, 0.82, 0.83])
     peaks_last = _history([0.6, 0.7, 0.8], [0.65, 0.72, 0.79])
-    found = replication.curve_findings(always_above, peaks_last)
-    assert found["mlp_validation_above_training_early"]["value"] is True
+    found = replication.curve_findings(four_epochs, peaks_last)
+    assert found["mlp_validation_above_training_early"]["value"] is None
+    assert "4 epochs, fewer than the 5" in found["mlp_validation_above_training_early"]["text"]
     assert found["mlp_validation_range_later"]["value"] is None
     assert found["cnn_best_epoch"]["value"] is None and "epoch 3" in found["cnn_best_epoch"]["text"]
     assert found["cnn_overfits_after_best"]["value"] is None
-    below_from_start = replication.curve_findings(_history([0.9, 0.9], [0.8, 0.85]), peaks_last)
-    assert below_from_start["mlp_validation_above_training_early"]["value"] is False
+    five = replication.curve_findings(_mlp_later([]), peaks_last)
+    assert five["mlp_validation_above_training_early"]["value"] == 0.0
+    assert "none after epoch 5" in five["mlp_validation_range_later"]["text"]
 
 
 def test_curve_findings_refuse_a_history_without_accuracies() -> None:
@@ -194,8 +255,17 @@ def test_data_findings_on_the_real_labels(fashion) -> None:
     assert found["data_balanced"]["value"] is True
     assert replication.judge(_claim("data_train_per_class"), found["data_train_per_class"]) == "consistent"
     # The text's "6000 images for training and 1000 for the final evaluation" are the per-class counts.
-    assert replication.judge(_claim("data_training_images_text"), found["data_training_images_text"]) == "higher"
+    for key in ("data_training_images_text", "data_evaluation_images_text"):
+        assert replication.judge(_claim(key), found[key]) == "seed's misstatement", key
     assert found["data_evaluation_images_text"]["value"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("total", "verdict"), [(60_000, "seed's misstatement"), (6_000, "consistent"), (50_000, "higher"), (600, "lower")]
+)
+def test_a_misstatement_is_labelled_only_when_ours_is_what_the_seeds_own_figures_imply(total, verdict) -> None:
+    found = replication.finding(total, f"{total:,}")
+    assert replication.judge(_claim("data_training_images_text"), found) == verdict
 
 
 def test_unbalanced_labels_are_reported_as_such() -> None:
@@ -275,22 +345,29 @@ def test_the_table_has_one_row_per_claim_whose_verdict_can_be_recomputed() -> No
 
 def test_the_landing_page_section_shows_every_claim_and_its_verdict() -> None:
     rows = replication.replication_table(_all_findings(), spaces={"mlp": "seed", "cnn": "seed"})
-    metrics = {"replication": {"rule": "The rule.", "method": "The method.", "claims": rows}}
+    metrics = {"replication": {"rules": replication.rules(0.95), "method": "The method.", "claims": rows}}
     page = replication.section_html(metrics)
     for row in rows:
         assert f'data-claim="{row["key"]}" data-verdict="{row["verdict"]}"' in page
-    assert "The rule." in page and "The method." in page and "Seed-method run" not in page
+    assert "The method." in page and "Seed-method run" not in page
+    # Each rule is stated once, under the table, and every row's rule is among them.
+    legend = page.partition('<ul id="replication-rules">')[2]
+    for kind in {row["rule"] for row in rows}:
+        assert legend.count(f"<strong>{kind}</strong>") == 1, kind
+    assert "95% bootstrap interval" in legend
     quoted = metrics["replication"] | {"replicate_run": {"profile": "replicate", "date": "2026-12-02", "source": "x"}}
     assert "Seed-method run (2026-12-02)" in replication.section_html({"replication": quoted})
     assert replication.section_html({}) == ""
 
 
 def test_the_method_sentence_names_each_model_once() -> None:
-    both = replication.method_sentence({"mlp": "seed", "cnn": "seed"})
-    assert both.startswith("The MLP and the CNN were tuned and trained with the seed report's method")
-    mixed = replication.method_sentence({"mlp": "seed", "cnn": "extended"})
-    assert "The MLP was" in mixed and "The CNN was tuned and trained with the extended" in mixed
-    assert "cosine" not in both
+    both = replication.method_sentence({"mlp": "seed", "cnn": "seed"}, {"mlp": "seed", "cnn": "seed"})
+    assert both == (
+        "The MLP and the CNN were searched in the seed report's own space and trained with the seed's schedule "
+        "(a constant rate, then exponential decay) and early stopping."
+    )
+    mixed = replication.method_sentence({"mlp": "seed", "cnn": "extended"}, {"mlp": "seed", "cnn": "seed"})
+    assert "The MLP was searched in the seed report's" in mixed and "The CNN was searched in the extended" in mixed
 
 
 def test_the_recipe_column_and_method_name_the_cosine_final_training() -> None:
@@ -299,7 +376,33 @@ def test_the_recipe_column_and_method_name_the_cosine_final_training() -> None:
     assert replication.recipe("cnn", spaces, schedules) == "extended"
     assert replication.recipe("both", spaces, schedules) == "MLP extended, cosine recipe, CNN extended"
     sentence = replication.method_sentence(spaces, schedules)
-    assert "The final training of the MLP used the cosine recipe" in sentence and "of the CNN" not in sentence
+    assert "The MLP was searched in the extended space (more optimisers, wider ranges) and trained with a warm-up" in (
+        sentence
+    )
+    # A cosine training has no early stopping, and the sentence must not claim one for it.
+    cosine_only = replication.method_sentence({"mlp": "seed"}, {"mlp": "cosine"})
+    assert "without early stopping" in cosine_only and "and early stopping" not in cosine_only
+
+
+def test_the_tally_counts_each_verdict_in_plain_grammar() -> None:
+    rows = [{"verdict": verdict} for verdict in ["consistent"] * 3 + ["higher", "seed's misstatement"] * 1]
+    assert replication.tally(rows) == (
+        "Of the seed report's 5 claims, 3 are consistent with this run, 1 is higher here and 1 is the seed's own "
+        "misstatement."
+    )
+    assert replication.tally([{"verdict": "lower"}]) == "Of the seed report's 1 claim, 1 is lower here."
+
+
+def test_band_period_and_misstatement_rows_recompute_their_verdicts() -> None:
+    findings = _all_findings() | replication.curve_findings(_mlp_later([0.88] * 8 + [0.90, 0.85]), _rising_cnn())
+    rows = {row["key"]: row for row in replication.replication_table(findings, spaces={"mlp": "seed", "cnn": "seed"})}
+    assert rows["mlp_validation_range_later"]["rule"] == "band" and rows["mlp_validation_range_later"]["verdict"] == (
+        "different"
+    )
+    assert rows["mlp_validation_above_training_early"]["rule"] == "first epochs"
+    assert rows["data_training_images_text"]["rule"] == "misstatement"
+    for row in rows.values():
+        assert replication.verdict_of_row(row) == row["verdict"], row["key"]
 
 
 def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> None:
