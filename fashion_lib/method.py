@@ -18,7 +18,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from fashion_lib import models, recipe
+from fashion_lib import config, models, recipe
 from fashion_lib.search_space import declare_search_space, default_values
 
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -294,8 +294,8 @@ def describe_final_training(
 ) -> str:
     """The final training as it ran: data, batch, schedule, early stopping (and whether it fired), augmentation,
     devices and training seeds, from the run's parameters and the kept model's `history`."""
-    if schedule not in recipe.SCHEDULES:
-        raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(recipe.SCHEDULES)}.")
+    if schedule not in config.SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(config.SCHEDULES)}.")
     label = model_name.upper()
     step_images = batch_size * replicas
     steps_per_epoch = math.ceil(train_images / step_images)
