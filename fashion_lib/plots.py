@@ -664,8 +664,8 @@ def plot_accuracy_intervals(
     ax.margins(y=0.2)
     ax.grid(axis="x", alpha=0.3)
     if references:
-        # Outside the axes, where no marker can sit under it.
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)
+        # Below the axis label, where no marker can sit under it.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9, frameon=False)
     ax.set_title(title or "Test accuracy of every model")
     shown = "; ".join(
         f"{label} {row['estimate']:.2%} ({row['lower']:.2%}–{row['upper']:.2%})" for label, row in intervals.iterrows()

@@ -76,6 +76,9 @@ def test_image_grid_titles_are_class_names(fashion: FashionMNIST) -> None:
     assert len(fig.axes) == 50 and len(image_axes(fig)) == 50
     assert [ax.get_title() for ax in fig.axes] == [CLASS_NAMES[label] for label in fashion.train_labels[:50]]
     np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), fashion.train_images[0])
+    # Dark ink: several class colours are too pale to read as text on white.
+    assert {to_rgb(ax.title.get_color()) for ax in fig.axes} == {(0.0, 0.0, 0.0)}
+    assert plots.printed_text_size(fig) >= 7.0
 
 
 def test_image_grid_accepts_scaled_flat_images_and_drops_surplus_cells(fashion: FashionMNIST) -> None:
@@ -161,6 +164,24 @@ def test_history_marks_best_validation_epoch(
     best = next(line for label, line in lines.items() if label.startswith("best validation"))
     assert (best.get_xdata()[0], best.get_ydata()[0]) == (best_epoch, pytest.approx(best_value))
     assert f"epoch {best_epoch}" in best.get_label()
+
+
+def test_history_draws_no_line_through_the_best_epochs_marker(history: pd.DataFrame) -> None:
+    (ax,) = plots.plot_history(history).axes
+    assert [line.get_label() for line in ax.get_lines()][:2] == ["training", "validation"]
+    assert len(ax.get_lines()) == 3
+
+
+def test_reference_lines_run_beneath_the_markers_and_their_value_labels() -> None:
+    intervals = pd.DataFrame({"estimate": [0.835], "lower": [0.83], "upper": [0.84]}, index=["Pixels"])
+    fig = plots.plot_accuracy_intervals(intervals, references={"human": 0.835})
+    (ax,) = fig.axes
+    reference = next(line for line in ax.get_lines() if line.get_label().startswith("human"))
+    (label,) = ax.texts
+    assert label.get_text() == "83.50%" and label.get_zorder() > reference.get_zorder()
+    assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+    assert all(line.get_zorder() > reference.get_zorder() for line in ax.get_lines() if line is not reference)
+    assert "Reference lines: human 83.5%." in fig.description
 
 
 def test_history_rejects_missing_metric(history: pd.DataFrame) -> None:
