@@ -18,7 +18,7 @@ from fashion_lib import cache, config, history, progress
 from fashion_lib.locks import profile_lock
 from fashion_lib.machine import machine_identity
 from fashion_lib.parameters import check_profile
-from fashion_lib.rendering import combine_notebooks, index_html, print_pdf, report_html, write_notebook_html
+from fashion_lib.rendering import combine_notebooks, index_html, write_notebook_html, write_report_pdf
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 
@@ -494,9 +494,10 @@ def _write_pdf(
 ) -> tuple[str | None, str]:
     """Print the front matter and the four notebooks as one PDF; without Chromium, a note saying how to get it."""
     combined = report_stage / "notebooks" / "report.html"
-    atomic_write_text(combined, report_html(combine_notebooks(executed), metrics, show_code=show_code))
     try:
-        print_pdf(combined, report_stage / "report.pdf")
+        write_report_pdf(
+            combine_notebooks(executed), metrics, combined, report_stage / "report.pdf", show_code=show_code
+        )
     except RuntimeError as error:
         print(f"warning: {error}", flush=True)
         return None, str(error)

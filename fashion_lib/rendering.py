@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from fashion_lib import findings, replication
+from fashion_lib import findings, replication, report_check
 from fashion_lib.storage import atomic_path, atomic_write_text
 
 # nbconvert's lab template loads require.js and MathJax from a CDN. The report uses neither (no
@@ -52,7 +52,9 @@ TABLE_STYLES = """<style>
   .jp-RenderedHTMLCommon th { white-space: normal; overflow-wrap: normal; word-break: normal; hyphens: manual; }
   .jp-RenderedHTMLCommon tr { break-inside: avoid; }
   .celltag_notebook-start { break-before: page; }
-  h1, h2, h3, h4, .jp-MarkdownCell { break-after: avoid; }
+  h1, h2, h3, h4 { break-after: avoid; }
+  /* Only a caption before a figure: before a long table the rule would push the caption to a new page. */
+  .jp-MarkdownCell:has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; }
   .jp-RenderedImage, .jp-RenderedImage img { break-inside: avoid; }
   .jp-RenderedImage img { max-height: 255mm; width: auto; max-width: 100%; object-fit: contain; }
 }
@@ -166,6 +168,8 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout_s: int = 300) -> None:
                 "--no-first-run",
                 "--disable-quic",
                 "--no-pdf-header-footer",
+                # Bookmarks from the headings: a reader's PDF viewer lists them, and the contents read their pages.
+                "--generate-pdf-document-outline",
                 "--virtual-time-budget=10000",
                 f"--user-data-dir={profile}",
                 f"--print-to-pdf={temporary}",
@@ -202,8 +206,13 @@ def _unique_heading_ids(soup: BeautifulSoup) -> None:
                 link["href"] = f"#{heading['id']}"
 
 
-def _contents_html(soup: BeautifulSoup) -> str:
-    """The contents: each notebook's title (its h1) and its sections (h2), linked to them."""
+def _heading_text(heading: Any) -> str:
+    return " ".join(heading.get_text().replace("¶", "").split())
+
+
+def _contents_html(soup: BeautifulSoup, pages: dict[str, int]) -> str:
+    """The contents: each notebook's title (its h1) and its sections (h2), linked to them, with the page of each
+    that `pages` (heading id: page) knows."""
     entries: list[tuple[Any, list[Any]]] = []
     for heading in soup.find_all(["h1", "h2"], id=True):
         if heading.name == "h1":
@@ -212,8 +221,9 @@ def _contents_html(soup: BeautifulSoup) -> str:
             entries[-1][1].append(heading)
 
     def link(heading: Any) -> str:
-        text = heading.get_text().replace("¶", "").strip()
-        return f'<a href="#{html.escape(heading["id"])}">{html.escape(text)}</a>'
+        page = pages.get(heading["id"])
+        number = f'<span class="page">{page}</span>' if page else ""
+        return f'<a href="#{html.escape(heading["id"])}">{html.escape(_heading_text(heading))}{number}</a>'
 
     items = "\n".join(
         f"<li>{link(title)}<ol>{''.join(f'<li>{link(section)}</li>' for section in sections)}</ol></li>"
@@ -246,7 +256,8 @@ FRONT_MATTER_STYLES = """<style>
 .contents, .contents ol { list-style: none; padding-left: 1.2em; }
 .contents > li { margin-top: 0.6em; font-weight: bold; }
 .contents ol li { font-weight: normal; }
-.contents a { color: inherit; text-decoration: none; }
+.contents a { color: inherit; text-decoration: none; display: flex; }
+.contents .page { margin-left: auto; padding-left: 1em; font-variant-numeric: tabular-nums; }
 @media print {
   .title-page, .contents-page { break-after: page; }
 }
@@ -254,15 +265,54 @@ FRONT_MATTER_STYLES = """<style>
 """
 
 
-def report_html(notebook: nbformat.NotebookNode, metrics: dict[str, Any], *, show_code: bool = False) -> str:
-    """The page printed as the PDF: a title page with the findings, the contents, then the notebooks."""
-    soup = BeautifulSoup(notebook_to_html(notebook, title=REPORT_TITLE, show_code=show_code), "html.parser")
+def report_html(notebooks_page: str, metrics: dict[str, Any], *, pages: dict[str, int] | None = None) -> str:
+    """The page printed as the PDF: a title page with the findings, the contents, then the notebooks.
+
+    Args:
+        notebooks_page: the combined notebooks as `notebook_to_html` renders them.
+        pages: the page of each heading, by its id, for the contents (none: the contents list no pages).
+    """
+    soup = BeautifulSoup(notebooks_page, "html.parser")
     _unique_heading_ids(soup)
-    front = BeautifulSoup(FRONT_MATTER_STYLES + front_matter_html(metrics, _contents_html(soup)), "html.parser")
+    contents = _contents_html(soup, pages or {})
+    front = BeautifulSoup(FRONT_MATTER_STYLES + front_matter_html(metrics, contents), "html.parser")
     body = soup.body
     assert body is not None, "nbconvert's page always has a body"
     body.insert(0, front)
     return str(soup)
+
+
+def heading_pages(page: str, outline: list[tuple[str, int]]) -> dict[str, int]:
+    """The page of each heading of `page` (by id), from a printed PDF's outline of (title, page) in order.
+
+    The outline lists the headings in the page's order; each heading takes the next entry of the same text
+    (compared without spaces, as the outline drops the spaces where a title wrapped).
+    """
+    remaining = iter(outline)
+    found = {}
+    for heading in BeautifulSoup(page, "html.parser").find_all(re.compile(r"^h[1-6]$"), id=True):
+        text = "".join(_heading_text(heading).split())
+        for title, number in remaining:
+            if "".join(title.split()) == text:
+                found[heading["id"]] = number
+                break
+    return found
+
+
+def write_report_pdf(
+    notebook: nbformat.NotebookNode, metrics: dict[str, Any], html_path: Path, pdf_path: Path, *, show_code: bool
+) -> None:
+    """Print the report's PDF from its page (`html_path`): printed once to learn each heading's page from the
+    PDF's outline, then again with the pages in the contents. Without MuPDF's mutool it is printed once."""
+    notebooks_page = notebook_to_html(notebook, title=REPORT_TITLE, show_code=show_code)
+    first = report_html(notebooks_page, metrics)
+    atomic_write_text(html_path, first)
+    print_pdf(html_path, pdf_path)
+    if shutil.which("mutool") is None:
+        return
+    pages = heading_pages(first, report_check.pdf_outline(pdf_path))
+    atomic_write_text(html_path, report_html(notebooks_page, metrics, pages=pages))
+    print_pdf(html_path, pdf_path)
 
 
 def _replication_html(metrics: dict[str, Any]) -> str:
@@ -386,7 +436,7 @@ def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str 
         links += f'\n<li><a href="{html.escape(pdf_name)}">The whole report as one PDF</a></li>'
     note = f'<p class="note">{html.escape(pdf_note)}</p>' if pdf_note else ""
     confidence = metrics.get("uncertainty", {}).get("confidence")
-    intervals = f" Intervals in brackets are {confidence:.0%} bootstrap intervals." if confidence else ""
+    intervals = f" Intervals in parentheses are {confidence:.0%} bootstrap intervals." if confidence else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

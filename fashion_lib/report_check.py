@@ -110,6 +110,16 @@ def structured_text(pdf: Path) -> ElementTree.Element:
     return ElementTree.fromstring(_mutool("draw", "-q", "-F", "stext", "-o", "-", str(pdf)))
 
 
+def pdf_outline(pdf: Path) -> list[tuple[str, int]]:
+    """The PDF's outline (bookmarks), in order: (title, page) of each entry, from `mutool show ... outline`."""
+    entries = []
+    for line in _mutool("show", str(pdf), "outline").decode("utf-8", "replace").splitlines():
+        match = re.search(r'"(.*)"\t#page=(\d+)', line)
+        if match:
+            entries.append((match.group(1), int(match.group(2))))
+    return entries
+
+
 def images_per_page(pdf: Path) -> list[int]:
     """The number of images drawn on each page of a PDF, from MuPDF's trace of its drawing operations."""
     counts: list[int] = []

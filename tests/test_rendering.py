@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nbformat
+import pytest
 from bs4 import BeautifulSoup
 
 from fashion_lib import findings, report_check
@@ -10,10 +13,13 @@ from fashion_lib.rendering import (
     NOTEBOOK_START_TAG,
     REPORT_TITLE,
     combine_notebooks,
+    find_chromium,
+    heading_pages,
     index_html,
     notebook_to_html,
     report_html,
     without_tensorflow_notices,
+    write_report_pdf,
 )
 
 NOTICES = (
@@ -81,7 +87,7 @@ def test_the_pdf_page_opens_with_the_findings_and_the_contents(tmp_path, run_met
     for name in ("a", "b"):
         nbformat.write(_figure_notebook("x"), tmp_path / f"{name}.ipynb")
         paths.append(tmp_path / f"{name}.ipynb")
-    page = report_html(combine_notebooks(paths), run_metrics)
+    page = report_html(notebook_to_html(combine_notebooks(paths), title="t"), run_metrics)
     soup = BeautifulSoup(page, "html.parser")
     title_page, contents = soup.select(".front-page")
     assert title_page.h1.get_text() == REPORT_TITLE
@@ -118,3 +124,33 @@ def test_a_recipe_shared_by_every_model_row_is_said_once(run_metrics) -> None:
     run_metrics["replication"]["claims"][1]["recipe"] = "extended"
     table = BeautifulSoup(index_html(run_metrics, {}, pdf_name=None), "html.parser").find(id="replication-table")
     assert "recipe" in [cell.get_text() for cell in table.select("th")]
+
+
+def test_each_heading_takes_the_page_of_the_next_outline_entry_of_its_text() -> None:
+    page = (
+        '<h1 id="a">Misclassified shirts<a href="#a">¶</a></h1><h2 id="b">The search space</h2>'
+        '<h1 id="c">Misclassified shirts</h1>'
+    )
+    outline = [("Contents", 2), ("Misclassified shirts", 5), ("The searchspace", 6), ("Misclassified shirts", 9)]
+    assert heading_pages(page, outline) == {"a": 5, "b": 6, "c": 9}
+
+
+@pytest.mark.skipif(
+    find_chromium() is None or shutil.which("mutool") is None, reason="needs Chromium and MuPDF's mutool"
+)
+def test_the_printed_contents_give_each_sections_page(tmp_path, run_metrics) -> None:
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell(f"# Notebook {index}\n\n## Section {index}\n\nText.") for index in (1, 2)]
+    )
+    pdf = tmp_path / "report.pdf"
+    paths = []
+    for index in (1, 2):
+        nbformat.write(nbformat.v4.new_notebook(cells=[notebook.cells[index - 1]]), tmp_path / f"{index}.ipynb")
+        paths.append(tmp_path / f"{index}.ipynb")
+    write_report_pdf(combine_notebooks(paths), run_metrics, tmp_path / "report.html", pdf, show_code=False)
+    contents = BeautifulSoup((tmp_path / "report.html").read_text(), "html.parser").select_one("ol.contents")
+    # Title page, contents, then one page per notebook.
+    assert [page.get_text() for page in contents.select(".page")] == ["3", "3", "4", "4"]
+    # The PDF's bookmarks: the outline drops the space where a title wrapped.
+    outline = [("".join(title.split()), page) for title, page in report_check.pdf_outline(pdf)]
+    assert outline[:3] == [("".join(REPORT_TITLE.split()), 1), ("Whatthisrunfound", 1), ("Contents", 2)]
