@@ -286,16 +286,18 @@ def heading_pages(page: str, outline: list[tuple[str, int]]) -> dict[str, int]:
     """The page of each heading of `page` (by id), from a printed PDF's outline of (title, page) in order.
 
     The outline lists the headings in the page's order; each heading takes the next entry of the same text
-    (compared without spaces, as the outline drops the spaces where a title wrapped).
+    (compared without spaces, as the outline drops the spaces where a title wrapped). A heading the outline
+    lacks gets no page and leaves the others' matching as it was.
     """
-    remaining = iter(outline)
+    titles = ["".join(title.split()) for title, _ in outline]
+    position = 0
     found = {}
     for heading in BeautifulSoup(page, "html.parser").find_all(re.compile(r"^h[1-6]$"), id=True):
         text = "".join(_heading_text(heading).split())
-        for title, number in remaining:
-            if "".join(title.split()) == text:
-                found[heading["id"]] = number
-                break
+        if text in titles[position:]:
+            position = titles.index(text, position)
+            found[heading["id"]] = outline[position][1]
+            position += 1
     return found
 
 

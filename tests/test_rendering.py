@@ -133,6 +133,8 @@ def test_each_heading_takes_the_page_of_the_next_outline_entry_of_its_text() -> 
     )
     outline = [("Contents", 2), ("Misclassified shirts", 5), ("The searchspace", 6), ("Misclassified shirts", 9)]
     assert heading_pages(page, outline) == {"a": 5, "b": 6, "c": 9}
+    # A heading the outline lacks gets no page; the ones after it still get theirs.
+    assert heading_pages(page, outline[:2] + outline[3:]) == {"a": 5, "c": 9}
 
 
 @pytest.mark.skipif(
