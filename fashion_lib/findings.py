@@ -22,8 +22,8 @@ SCHEDULE_WORDS = {
     "seed": "the seed report's schedule (a constant learning rate, then an exponential decay, with early stopping)",
 }
 SPACE_WORDS = {
-    "seed": "the seed report's search space (its layer sizes and dropout, SGD with momentum)",
-    "extended": "the extended search space (the seed's plus other optimisers and lighter regularisation)",
+    "seed": "the seed report's search space (its layer sizes, dropout rates and learning rates, trained with SGD)",
+    "extended": "the extended search space (the seed's choices and more: other optimisers, lighter regularisation)",
 }
 NOTEBOOK_NAMES = {"01_explore": "data", "02_mlp": "MLP", "03_cnn": "CNN", "04_compare": "comparison"}
 

@@ -99,7 +99,10 @@ def test_what_the_run_used_explains_its_terms(run_metrics) -> None:
     assert "the cosine recipe (a short warm-up, then the learning rate falls along a cosine" in text
     assert "with 8 and 6 trials (MLP, CNN)" in text and "the CNN's training images were augmented" in text
     run_metrics["models"]["cnn"]["search_space"] = "extended"
-    assert "the CNN in the extended search space (the seed's plus other optimisers" in texts(run_metrics)["run_used"]
+    assert (
+        "the CNN in the extended search space (the seed's choices and more: other optimisers"
+        in texts(run_metrics)["run_used"]
+    )
 
 
 def test_the_duration_counts_every_notebook_that_computed_the_results(run_metrics) -> None:
