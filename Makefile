@@ -20,9 +20,9 @@ WORKERS ?= 2
 RUNS_DIR ?= $(or $(FASHION_RUNS_DIR),runs)
 TENSORBOARD_PORT ?= 6006
 KERNEL := fashion-report
-# Debian packages: the data set, and chromium + MathJax + graphviz for the PDF and figures.
+# Debian packages: the data set; chromium + MathJax for the PDF, mupdf-tools for the rendered-report check.
 DATA_PACKAGES := dataset-fashion-mnist
-REPORT_PACKAGES := chromium libjs-mathjax graphviz
+REPORT_PACKAGES := chromium libjs-mathjax mupdf-tools
 
 .PHONY: help setup data system-deps report runs tune tensorboard lab test test-fast lint bench clean
 
@@ -61,7 +61,7 @@ data: $(STAMP) ## Install the Fashion-MNIST files (Debian package) when missing 
 	@$(PY) -m fashion_lib data --quiet >/dev/null 2>&1 || { $(call apt_install,$(DATA_PACKAGES)); }
 	@$(PY) -m fashion_lib data
 
-system-deps: ## Install chromium (PDF), MathJax and graphviz when missing (as root)
+system-deps: ## Install chromium (PDF), MathJax and mupdf-tools (report check) when missing (as root)
 	@$(call apt_install,$(REPORT_PACKAGES))
 
 report: setup data system-deps ## Run the notebooks that changed, reuse the rest, render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate)

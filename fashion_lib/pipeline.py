@@ -376,6 +376,7 @@ def run_report(
             if index < first_forced and _complete(kept, key, run_stage, report_stage, notebook):
                 print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
+                statuses[notebook]["seconds"] = kept["seconds"]
                 continue
             previous = published["notebooks"].get(notebook)
             if index < first_forced and _complete(previous, key, run_dir, report_dir, notebook):
@@ -391,7 +392,7 @@ def run_report(
                     shutil.copy2(report_dir / f"{notebook}.html", report_stage)
                 print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
                 statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
-                statuses[notebook]["run"] = previous["run"]
+                statuses[notebook] |= {"run": previous["run"], "seconds": previous["seconds"]}
                 continue
 
             resume = index < first_forced and interrupted.get("notebook") == notebook and interrupted["key"] == key
@@ -432,6 +433,7 @@ def run_report(
             print(f"    done in {timings[f'{notebook}_s']:.0f} s", flush=True)
             status = "resumed" if resume else "ran"
             statuses[notebook] = {"key": key, "status": status, "since": settled[notebook]["finished"], "run": run_id}
+            statuses[notebook]["seconds"] = timings[f"{notebook}_s"]
 
         print("Rendering HTML and PDF", flush=True)
         # Imported here: nbconvert's import takes seconds, and a refused run should not wait for it.
@@ -444,14 +446,6 @@ def run_report(
             if not page.is_file():
                 write_notebook_html(path, page, title=title, show_code=show_code)
             pages[title] = page.name
-        all_reused = all(status["status"] == "reused" for status in statuses.values())
-        if all_reused and published.get("show_code") == show_code and (report_dir / "report.pdf").is_file():
-            shutil.copy2(report_dir / "report.pdf", report_stage)
-            pdf_name, pdf_note = "report.pdf", ""
-        else:
-            pdf_name, pdf_note = _write_pdf(executed, report_stage, show_code=show_code)
-        timings["total_s"] = round(time.perf_counter() - started, 1)
-
         results = staging.compose_metrics()
         metrics = results | {
             "profile": profile_name,
@@ -477,6 +471,15 @@ def run_report(
             "versions": environment["versions"],
             "machine": machine_identity(),
         }
+        # The PDF's first page states the findings, so it is printed from the composed metrics; total_s still
+        # counts the printing, as `timings` is the dict the metrics hold.
+        all_reused = all(status["status"] == "reused" for status in statuses.values())
+        if all_reused and published.get("show_code") == show_code and (report_dir / "report.pdf").is_file():
+            shutil.copy2(report_dir / "report.pdf", report_stage)
+            pdf_name, pdf_note = "report.pdf", ""
+        else:
+            pdf_name, pdf_note = _write_pdf(executed, report_stage, metrics, show_code=show_code)
+        timings["total_s"] = round(time.perf_counter() - started, 1)
         atomic_write_json(report_stage / METRICS_FILE, metrics)
         atomic_write_text(report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note))
         _publish(profile_name, run_stage, report_stage, keep=keep)
@@ -492,14 +495,17 @@ def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: in
     history.write_runs_page()
 
 
-def _write_pdf(executed: list[Path], report_stage: Path, *, show_code: bool) -> tuple[str | None, str]:
-    """Print the four notebooks as one PDF; without Chromium, return a note saying how to get it."""
-    from fashion_lib.rendering import combine_notebooks, notebook_to_html, print_pdf
+def _write_pdf(
+    executed: list[Path], report_stage: Path, metrics: dict[str, Any], *, show_code: bool
+) -> tuple[str | None, str]:
+    """Print the front matter and the four notebooks as one PDF; without Chromium, a note saying how to get it."""
+    from fashion_lib.rendering import combine_notebooks, write_report_pdf
 
     combined = report_stage / "notebooks" / "report.html"
-    atomic_write_text(combined, notebook_to_html(combine_notebooks(executed), title="Report", show_code=show_code))
     try:
-        print_pdf(combined, report_stage / "report.pdf")
+        write_report_pdf(
+            combine_notebooks(executed), metrics, combined, report_stage / "report.pdf", show_code=show_code
+        )
     except RuntimeError as error:
         print(f"warning: {error}", flush=True)
         return None, str(error)

@@ -6,28 +6,28 @@ backend's end-of-cell flush), and a pipeline that makes many figures leaks none.
 `ReportFigure`s, a `Figure` that also renders itself as PNG for IPython, because a Figure made
 outside pyplot is otherwise shown as its text repr unless pyplot's inline backend was activated.
 Nothing here shows or saves a figure; callers display it (last expression of a cell, or
-`IPython.display.display(fig)`) or call `fig.savefig(...)`.
+`IPython.display.display(fig)`) or call `fig.savefig(...)`. Every figure carries a `description` in words,
+computed from its data, which the report's pages give its image as alternative text for screen readers.
+
+The report prints a figure at most a page wide (`PRINT_WIDTH_INCHES`), so a figure's type sizes are chosen
+for that width: `printed_text_size` gives the smallest size a figure's text prints at.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import shutil
-import tempfile
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyBboxPatch, Rectangle
+from matplotlib.text import Text
 
 from fashion_lib import config
 from fashion_lib.calibration import table_calibration_error
@@ -42,16 +42,58 @@ MODEL_PALETTE = "Set2"
 IMAGE_CMAP = "binary"
 BEST_COLOUR = "tab:green"
 WORST_COLOUR = "tab:red"
+# The width a figure prints at: A4 less the report's 12 mm margins (186 mm), in the figure's inches, as its PNG
+# is saved at 100 dots per inch and the browser lays an image out at 96 pixels per inch.
+PRINT_WIDTH_INCHES = 186 / 25.4 * 96 / 100
 
 
 class ReportFigure(Figure):
-    """A `matplotlib.figure.Figure` that IPython displays as a PNG even when pyplot was never used."""
+    """A `matplotlib.figure.Figure` that IPython displays as a PNG, with its `description` as alternative text.
+
+    IPython shows it as a PNG even when pyplot was never used; the description goes into the output's
+    metadata (`alt`), which the report's pages give the image, and stands in as the output's plain text.
+    """
+
+    description: str = ""
 
     def _repr_png_(self) -> bytes:
         """PNG bytes for IPython's display machinery (used when no inline-backend formatter is set)."""
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", bbox_inches="tight")
         return buffer.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The PNG and the description as plain text, with the description as the image's `alt` metadata."""
+        data = {"image/png": self._repr_png_(), "text/plain": self.description or repr(self)}
+        return data, ({"image/png": {"alt": self.description}} if self.description else {})
+
+
+def printed_text_size(fig: Figure) -> float:
+    """The smallest type size, in points, of `fig`'s visible texts once printed at most `PRINT_WIDTH_INCHES` wide."""
+    scale = min(1.0, PRINT_WIDTH_INCHES / fig.get_figwidth())
+    sizes = [
+        text.get_fontsize()
+        for text in fig.findobj(Text)
+        if text.get_visible() and text.get_text().strip() and text.get_figure() is not None
+    ]
+    return round(min(sizes, default=float("inf")) * scale, 2)
+
+
+def _finish(fig: ReportFigure, description: str) -> ReportFigure:
+    """`fig` with its description, and every text enlarged to print at 7 points or more (`printed_text_size`)."""
+    fig.description = description
+    smallest = 7.0 / min(1.0, PRINT_WIDTH_INCHES / fig.get_figwidth())
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < smallest:
+            text.set_fontsize(smallest)
+    return fig
+
+
+def _counted(names: Sequence[str]) -> str:
+    """Class names with their counts, most frequent first: "Shirt 5, Coat 3"."""
+    values, counts = np.unique(np.asarray(names), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return ", ".join(f"{values[index]} {counts[index]}" for index in order)
 
 
 def _as_square_images(images: Any) -> np.ndarray:
@@ -118,72 +160,88 @@ def plot_image_grid(
     count, columns, rows = _grid_layout(count, columns, len(images))
     if count == 0:
         return _message_figure("no examples", title)
-    fig = ReportFigure(figsize=(1.3 * columns, 1.5 * rows + (0.4 if title else 0.0)), layout="constrained")
+    # Narrow cells keep the figure near a page's width, so the 9-point names print at 7 points or more; the
+    # names are dark ink, as several class colours are too pale to read as text on white.
+    fig = ReportFigure(figsize=(0.95 * columns, 1.15 * rows + (0.4 if title else 0.0)), layout="constrained")
     vmin, vmax = _pixel_range(images)
     for ax, image, label in zip(_image_axes(fig, count, columns), images, labels, strict=False):
         ax.imshow(image, cmap=IMAGE_CMAP, vmin=vmin, vmax=vmax)
-        name = config.CLASS_NAMES[label]
-        ax.set_title(name, fontsize=8, color=CLASS_COLOURS[name])
+        ax.set_title(config.CLASS_NAMES[label], fontsize=9)
     if title:
         fig.suptitle(title)
-    return fig
+    description = (
+        f"{title + ': ' if title else ''}{count} images in {rows} rows of {columns}, each titled with its class "
+        f"(in order: {', '.join(config.CLASS_NAMES[label] for label in labels[:count])})."
+    )
+    return _finish(fig, description)
 
 
 def plot_class_frequencies(train_labels: Any, test_labels: Any) -> Figure:
     """Number of examples of each class in the training and test sets, side by side (seed Figure 2)."""
-    fig = ReportFigure(figsize=(12, 4.5), layout="constrained")
+    fig = ReportFigure(figsize=(10, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     colours = [CLASS_COLOURS[name] for name in config.CLASS_NAMES]
+    described = []
     # Separate axes per split: the test set is six times smaller, and one shared y-axis would flatten it.
     for ax, (split, labels) in zip(axes, (("Train", train_labels), ("Test", test_labels)), strict=True):
         labels = np.asarray(labels)
         label_array = _as_label_array(labels, f"{split.lower()}_labels", len(labels))
         counts = np.bincount(label_array, minlength=config.NUM_CLASSES)
         bars = ax.bar(config.CLASS_NAMES, counts, color=colours)
-        ax.bar_label(bars, fontsize=8)
-        ax.set_title(f"{split} set ({len(label_array):,} images)")
-        ax.set_xlabel("Class")
-        ax.set_ylabel("Number of images")
-        ax.tick_params(axis="x", labelrotation=45)
-        ax.margins(y=0.1)
-    fig.suptitle("Frequency of each class in the data")
-    return fig
+        ax.bar_label(bars, fontsize=10, rotation=90, padding=2)
+        ax.set_title(f"{split} set ({len(label_array):,} images)", fontsize=11)
+        ax.set_xlabel("Class", fontsize=11)
+        ax.set_ylabel("Number of images", fontsize=11)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=10)
+        ax.tick_params(axis="y", labelsize=10)
+        ax.margins(y=0.2)
+        described.append(
+            f"{split.lower()} set {len(label_array):,} images, {counts.min():,} to {counts.max():,} per class"
+        )
+    fig.suptitle("Frequency of each class in the data", fontsize=12)
+    description = f"Bar charts of the number of images of each of the {config.NUM_CLASSES} classes: " + (
+        "; ".join(described) + "."
+    )
+    return _finish(fig, description)
 
 
-def graphviz_available() -> bool:
-    """Whether `keras.utils.plot_model` can draw: pydot importable and Graphviz's `dot` on the PATH."""
+def _keras_layers(model: Any) -> Any:
+    """`model` as it is saved: fashion_lib's fast training layers replaced by the Keras layers they stand for."""
+    from fashion_lib import layers
+
+    if any(type(layer) in layers.KERAS_EQUIVALENTS for layer in model.layers):
+        return layers.with_keras_layers(model)
+    return model
+
+
+def _shape(shape: Any) -> str:
+    """An output shape without its batch axis: (None, 14, 14, 32) as "14×14×32"."""
+    return "×".join(str(size) for size in tuple(shape)[1:])
+
+
+def _layer_summary(layer: Any) -> tuple[str, str]:
+    """A layer's kind with its main settings ("Conv2D: 32 filters 3×3, relu"), and its output and parameters."""
+    settings = layer.get_config()
+    details = []
+    if "filters" in settings:
+        details.append(f"{settings['filters']} filters {'×'.join(map(str, settings['kernel_size']))}")
+    if "units" in settings:
+        details.append(f"{settings['units']:,} units")
+    if "pool_size" in settings:
+        details.append(f"pool {'×'.join(map(str, settings['pool_size']))}")
+    if "rate" in settings:
+        details.append(f"rate {settings['rate']:g}")
+    activation = settings.get("activation")
+    if isinstance(activation, str) and activation != "linear":
+        details.append(activation)
+    kind = type(layer).__name__ + (f": {', '.join(details)}" if details else "")
     try:
-        import pydot  # noqa: F401
-    except ImportError:
-        return False
-    return shutil.which("dot") is not None
-
-
-def _architecture_image(model: Any, *, rankdir: str, dpi: int) -> np.ndarray | None:
-    """The Keras `plot_model` drawing of `model` as an image array, or None when it cannot be drawn."""
-    import keras
-
-    with tempfile.TemporaryDirectory() as directory:
-        target = Path(directory) / "model.png"
-        try:
-            keras.utils.plot_model(
-                model,
-                to_file=str(target),
-                show_shapes=True,
-                show_layer_names=True,
-                show_layer_activations=True,
-                rankdir=rankdir,
-                dpi=dpi,
-            )
-        except Exception as error:
-            # A missing or broken pydot/Graphviz raises anything from ImportError to pydot's own
-            # exceptions; the drawing is a nicety the table replaces, so warn and fall back.
-            warnings.warn(f"plot_model failed ({error}); showing the layer table instead.", stacklevel=3)
-            return None
-        # Inside IPython, plot_model prints a message and returns without writing when Graphviz is missing.
-        if not target.is_file() or target.stat().st_size == 0:
-            return None
-        return mpimg.imread(target)
+        output = _shape(layer.output.shape)
+    except (AttributeError, ValueError):
+        # A layer that has not been called has no output yet; say so rather than guess.
+        output = "?"
+    parameters = layer.count_params() if layer.built else 0
+    return kind, f"→ {output}, {parameters:,} parameters"
 
 
 def _layer_rows(model: Any) -> list[list[str]]:
@@ -193,44 +251,16 @@ def _layer_rows(model: Any) -> list[list[str]]:
         try:
             shape = str(tuple(layer.output.shape))
         except (AttributeError, ValueError):
-            # A layer that has not been called has no output yet; say so rather than guess.
             shape = "?"
         parameters = layer.count_params() if layer.built else 0
         rows.append([layer.name, type(layer).__name__, shape, f"{parameters:,}"])
     return rows
 
 
-def plot_architecture(
-    model: Any,
-    *,
-    prefer_table: bool = False,
-    title: str | None = None,
-    rankdir: str = "TB",
-    dpi: int = 96,
-) -> Figure:
-    """A built Keras model's architecture (seed Figures 3 and 8).
-
-    Draws Keras' `plot_model` graph when pydot and Graphviz are available, otherwise (or with
-    `prefer_table=True`) a table of layers: name, type, output shape and number of parameters.
-    """
-    if not getattr(model, "built", False):
-        raise ValueError("The model is not built: call model.build(input_shape) or give it an Input first.")
-    title = title or f"Architecture of {model.name} ({model.count_params():,} parameters)"
-    image = None
-    if not prefer_table and graphviz_available():
-        image = _architecture_image(model, rankdir=rankdir, dpi=dpi)
-    if image is not None:
-        height, width = image.shape[:2]
-        # Show the drawing near its natural size, capped so a deep model still fits on one printed page.
-        scale = min(1.0, 9.0 / (height / dpi), 12.0 / (width / dpi))
-        fig = ReportFigure(figsize=(max(width / dpi * scale, 4.0), height / dpi * scale + 0.5), layout="constrained")
-        ax = fig.subplots()
-        ax.imshow(image)
-        ax.set_axis_off()
-        ax.set_title(title)
-        return fig
+def _architecture_table(model: Any, title: str) -> Figure:
+    """The layers of `model` as a table: name, type, output shape, parameters."""
     rows = _layer_rows(model)
-    fig = ReportFigure(figsize=(10, 0.35 * (len(rows) + 1) + 0.8), layout="constrained")
+    fig = ReportFigure(figsize=(8, 0.3 * (len(rows) + 1) + 0.8), layout="constrained")
     ax = fig.subplots()
     ax.set_axis_off()
     table = ax.table(
@@ -247,6 +277,64 @@ def plot_architecture(
             cell.set_text_props(fontweight="bold")
     ax.set_title(title)
     return fig
+
+
+def plot_architecture(model: Any, *, prefer_table: bool = False, title: str | None = None, rows: int = 8) -> Figure:
+    """A built Keras model's architecture (seed Figures 3 and 8), with the layers it is saved with.
+
+    Draws the layers as numbered boxes in order, top to bottom and then the next column, each with its kind,
+    main settings, output shape and parameters; or, with `prefer_table=True`, a table of the layers. The
+    fast training layers of fashion_lib.layers appear as the Keras layers a saved model holds instead.
+    """
+    if not getattr(model, "built", False):
+        raise ValueError("The model is not built: call model.build(input_shape) or give it an Input first.")
+    model = _keras_layers(model)
+    title = title or f"Architecture of {model.name} ({model.count_params():,} parameters)"
+    # A functional model lists its input as a layer; a Sequential one built from an input shape does not.
+    summaries = [
+        ("Input", f"→ {_shape(layer.output.shape)}") if type(layer).__name__ == "InputLayer" else _layer_summary(layer)
+        for layer in model.layers
+    ]
+    if not model.layers or type(model.layers[0]).__name__ != "InputLayer":
+        summaries.insert(0, ("Input", f"→ {_shape(model.input_shape)}"))
+    layer_count = sum(type(layer).__name__ != "InputLayer" for layer in model.layers)
+    description = (
+        f"{title}: {layer_count} layers, in order: " + "; ".join(f"{kind} {output}" for kind, output in summaries) + "."
+    )
+    if prefer_table:
+        fig = _architecture_table(model, title)
+        return _finish(fig, description)
+    if rows < 1:
+        raise ValueError(f"rows must be positive, got {rows}.")
+    columns = math.ceil(len(summaries) / rows)
+    rows = math.ceil(len(summaries) / columns)
+    # About a page wide, so the 10-point labels print at 7 points or more.
+    fig = ReportFigure(figsize=(min(10.0, 3.4 * columns), 0.62 * rows + 0.6), layout="constrained")
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_xlim(0, columns)
+    ax.set_ylim(rows, 0)
+    for position, (kind, output) in enumerate(summaries):
+        column, row = divmod(position, rows)
+        ax.add_patch(
+            FancyBboxPatch(
+                (column + 0.04, row + 0.1),
+                0.92,
+                0.72,
+                boxstyle="round,pad=0,rounding_size=0.08",
+                facecolor="#eef3fa",
+                edgecolor="#4a6f9c",
+                linewidth=1,
+            )
+        )
+        ax.text(column + 0.08, row + 0.33, f"{position + 1}. {kind}", fontsize=10, fontweight="bold", va="center")
+        ax.text(column + 0.08, row + 0.62, output, fontsize=10, va="center", color="#333333")
+        if position + 1 < len(summaries) and row + 1 < rows:
+            ax.annotate(
+                "", xy=(column + 0.5, row + 1.1), xytext=(column + 0.5, row + 0.82), arrowprops={"arrowstyle": "->"}
+            )
+    ax.set_title(title, fontsize=11)
+    return _finish(fig, description)
 
 
 def _best_epoch(history: pd.DataFrame, column: str) -> int:
@@ -273,7 +361,7 @@ def plot_history(history: pd.DataFrame, *, metric: str = "accuracy", title: str 
     best = _best_epoch(history, validation)
     best_epoch = history["epoch"].iloc[best]
     best_value = history[validation].iloc[best]
-    ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1)
+    # The best epoch is a marker and a legend entry only: a line through it would cross the curves' ends.
     ax.plot(
         [best_epoch],
         [best_value],
@@ -287,7 +375,13 @@ def plot_history(history: pd.DataFrame, *, metric: str = "accuracy", title: str 
     ax.set_title(title or f"Model {metric.replace('_', ' ')}")
     ax.grid(alpha=0.3)
     ax.legend()
-    return fig
+    name = metric.replace("_", " ")
+    description = (
+        f"{title or 'Model ' + name}: training and validation {name} over {len(history)} epochs; the best validation "
+        f"{name} is {best_value:.4f} at epoch {best_epoch}; at the last epoch training {history[metric].iloc[-1]:.4f}, "
+        f"validation {history[validation].iloc[-1]:.4f}."
+    )
+    return _finish(fig, description)
 
 
 def _highlight_extremes(ax: Any, values: pd.DataFrame) -> None:
@@ -348,7 +442,19 @@ def plot_confusion_matrix(
     metric_ax.set_xticklabels([metric.capitalize() if metric != "f1" else "F1" for metric in metrics])
     if title:
         fig.suptitle(title)
-    return fig
+    off_diagonal = counts - np.diag(np.diag(counts))
+    true_index, predicted_index = np.unravel_index(np.argmax(off_diagonal), off_diagonal.shape)
+    description = (
+        f"{title + ': ' if title else ''}confusion matrix of {len(confusion)} classes, accuracy {overall:.2%}; "
+        f"the most frequent mistake is {confusion.index[true_index]} taken for {confusion.columns[predicted_index]} "
+        f"({off_diagonal[true_index, predicted_index]:,} images). "
+        + " ".join(
+            f"{metric.capitalize() if metric != 'f1' else 'F1'}: best {scores[metric].idxmax()} "
+            f"({scores[metric].max():.3f}), worst {scores[metric].idxmin()} ({scores[metric].min():.3f})."
+            for metric in metrics
+        )
+    )
+    return _finish(fig, description)
 
 
 def _message_figure(message: str, title: str | None) -> Figure:
@@ -359,7 +465,8 @@ def _message_figure(message: str, title: str | None) -> Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, transform=ax.transAxes)
     if title:
         ax.set_title(title)
-    return fig
+    description = f"{title + ': ' if title else ''}{message}."
+    return _finish(fig, description)
 
 
 def plot_gallery(
@@ -369,13 +476,13 @@ def plot_gallery(
     *,
     title: str | None = None,
     count: int = 20,
-    columns: int = 10,
+    columns: int = 7,
     second_predictions: Any | None = None,
     model_names: tuple[str, str] = ("MLP", "CNN"),
 ) -> Figure:
     """A gallery of (typically misclassified) images titled with their predictions (seed Figures 7, 12, 13).
 
-    Each image is titled "predicted: X", or "MLP: X / CNN: Y" (one per line) when `second_predictions`
+    Each image is titled "predicted:" and X on two lines, or "MLP: X" and "CNN: Y" when `second_predictions`
     are given. When all shown images share one true class it goes in the figure title; otherwise each
     image also says "true: Z". An empty selection gives a figure saying "no examples".
     """
@@ -389,14 +496,15 @@ def plot_gallery(
     if count == 0:
         return _message_figure("no examples", title)
     one_class = len(np.unique(true[:count])) == 1
-    lines = (1 if second is None else 2) + (0 if one_class else 1)
-    fig = ReportFigure(figsize=(1.45 * columns, (1.45 + 0.25 * lines) * rows + 0.5), layout="constrained")
+    lines = 2 + (0 if one_class else 1)
+    # Seven columns about a page wide keep the 10-point captions at 7 points or more in print.
+    fig = ReportFigure(figsize=(1.35 * columns, (1.35 + 0.3 * lines) * rows + 0.5), layout="constrained")
     vmin, vmax = _pixel_range(images)
     for position, ax in enumerate(_image_axes(fig, count, columns)):
         ax.imshow(images[position], cmap=IMAGE_CMAP, vmin=vmin, vmax=vmax)
         names = config.CLASS_NAMES
         if second is None:
-            caption = [f"predicted: {names[first[position]]}"]
+            caption = ["predicted:", names[first[position]]]
         else:
             caption = [
                 f"{model_names[0]}: {names[first[position]]}",
@@ -404,13 +512,22 @@ def plot_gallery(
             ]
         if not one_class:
             caption.insert(0, f"true: {names[true[position]]}")
-        ax.set_title("\n".join(caption), fontsize=7)
+        ax.set_title("\n".join(caption), fontsize=10)
     heading = title or "Predictions"
     if one_class:
         heading = f"{heading} (true class: {config.CLASS_NAMES[true[0]]})"
     shown = f"{count} of {len(images)}" if count < len(images) else f"{count}"
-    fig.suptitle(f"{heading}; {shown} shown")
-    return fig
+    fig.suptitle(f"{heading}; {shown} shown", fontsize=11)
+    names = config.CLASS_NAMES
+    predicted = (
+        f"predicted: {_counted([names[label] for label in first[:count]])}"
+        if second is None
+        else f"{model_names[0]} predicted {_counted([names[label] for label in first[:count]])}; "
+        f"{model_names[1]} predicted {_counted([names[label] for label in second[:count]])}"
+    )
+    truth = "" if one_class else f"; true classes {_counted([names[label] for label in true[:count]])}"
+    description = f"{heading}: {shown} images shown, {predicted}{truth}."
+    return _finish(fig, description)
 
 
 def plot_trials(trials: pd.DataFrame, *, title: str | None = None, higher_is_better: bool = True) -> Figure:
@@ -445,7 +562,14 @@ def plot_trials(trials: pd.DataFrame, *, title: str | None = None, higher_is_bet
     ax.set_title(title or "Hyperparameter search")
     ax.grid(alpha=0.3)
     ax.legend()
-    return fig
+    best_words = (
+        f"the best is trial {trials['trial_id'].iloc[best]} with {scores.iloc[best]:.4f}"
+        if scores.notna().any()
+        else "no trial has a score"
+    )
+    return _finish(
+        fig, f"{title or 'Hyperparameter search'}: the score of each of {len(scores)} trials in order; {best_words}."
+    )
 
 
 def plot_model_comparison(per_class: dict[str, pd.DataFrame], *, metric: str = "f1") -> Figure:
@@ -477,7 +601,12 @@ def plot_model_comparison(per_class: dict[str, pd.DataFrame], *, metric: str = "
     ax.set_title(f"{label} per class and model")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
+    lowest = "; ".join(
+        f"{model_name}: lowest {frame[metric].astype(float).idxmin()} ({frame[metric].astype(float).min():.3f}), "
+        f"highest {frame[metric].astype(float).idxmax()} ({frame[metric].astype(float).max():.3f})"
+        for model_name, frame in frames
+    )
+    return _finish(fig, f"Bars of the {label} of each of {len(classes)} classes for {len(frames)} models. {lowest}.")
 
 
 def _check_interval_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -514,21 +643,39 @@ def plot_accuracy_intervals(
         [estimate - intervals["lower"].to_numpy(dtype=float), intervals["upper"].to_numpy(dtype=float) - estimate]
     )
     for position, value, error, colour in zip(positions, estimate, errors.T, colours, strict=True):
-        ax.errorbar(value, position, xerr=error[:, None], fmt="o", color=colour, capsize=4, markersize=7)
+        ax.errorbar(value, position, xerr=error[:, None], fmt="o", color=colour, capsize=4, markersize=7, zorder=3)
+        # The value sits on a white patch above the marker, so a reference line never runs through its digits.
         ax.annotate(
-            f"{value:.2%}", (value, position), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8
+            f"{value:.2%}",
+            (value, position),
+            xytext=(0, 9),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+            zorder=4,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
         )
     for (label, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
-        ax.axvline(value, color="grey", linestyle=style, linewidth=1.2, label=f"{label}: {value:.1%}")
+        # Drawn beneath the markers and their intervals.
+        ax.axvline(value, color="grey", linestyle=style, linewidth=1.2, label=f"{label}: {value:.1%}", zorder=1)
     ax.set_yticks(positions, list(intervals.index))
     ax.set_xlabel(f"Test accuracy (points) with {confidence:.0%} bootstrap interval (bars)")
     ax.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
     ax.margins(y=0.2)
     ax.grid(axis="x", alpha=0.3)
     if references:
-        ax.legend(loc="lower left", fontsize=8)
+        # Below the axis label, where no marker can sit under it.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9, frameon=False)
     ax.set_title(title or "Test accuracy of every model")
-    return fig
+    shown = "; ".join(
+        f"{label} {row['estimate']:.2%} ({row['lower']:.2%}–{row['upper']:.2%})" for label, row in intervals.iterrows()
+    )
+    lines = "; ".join(f"{label} {value:.1%}" for label, value in (references or {}).items())
+    return _finish(
+        fig,
+        f"{title or 'Test accuracy of every model'}, with {confidence:.0%} bootstrap intervals: {shown}."
+        + (f" Reference lines: {lines}." if lines else ""),
+    )
 
 
 def plot_per_class_intervals(
@@ -556,7 +703,16 @@ def plot_per_class_intervals(
     ax.set_title(f"{metric_label} per class with {confidence:.0%} bootstrap intervals")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
-    return fig
+    extremes = "; ".join(
+        f"{name}: lowest {frame['estimate'].astype(float).idxmin()} ({frame['estimate'].astype(float).min():.3f}), "
+        f"highest {frame['estimate'].astype(float).idxmax()} ({frame['estimate'].astype(float).max():.3f})"
+        for name, frame in frames.items()
+    )
+    return _finish(
+        fig,
+        f"{metric_label} of each of {len(classes)} classes with {confidence:.0%} bootstrap intervals for "
+        f"{', '.join(frames)}. {extremes}.",
+    )
 
 
 def plot_vote_weights(table: pd.DataFrame, *, weight_column: str, chosen: float, model_label: str) -> Figure:
@@ -575,7 +731,13 @@ def plot_vote_weights(table: pd.DataFrame, *, weight_column: str, chosen: float,
     ax.set_title("Choosing the soft vote's weights on the validation split")
     ax.grid(alpha=0.3)
     ax.legend()
-    return fig
+    best = ordered.loc[ordered["validation_accuracy"].idxmax()]
+    return _finish(
+        fig,
+        f"Validation accuracy of the soft vote for {len(ordered)} weights of the {model_label} from "
+        f"{ordered[weight_column].min():.2f} to {ordered[weight_column].max():.2f}: highest "
+        f"{best['validation_accuracy']:.2%} at {best[weight_column]:.2f}; the chosen weight is {chosen:.2f}.",
+    )
 
 
 def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Figure:
@@ -592,6 +754,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Fi
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(tables) :]:
         fig.delaxes(ax)
+    errors = []
     for ax, (label, table) in zip(axes, tables.items(), strict=False):
         missing = {"lower", "upper", "count", "confidence", "accuracy"} - set(table.columns)
         if missing:
@@ -629,7 +792,12 @@ def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Fi
         ax.set_ylabel("Accuracy")
         ax.set_title(f"{label}\nECE {ece:.2%}", fontsize=10)
         ax.legend(loc="upper left", fontsize=7)
-    return fig
+        errors.append(f"{' '.join(label.split())}: ECE {ece:.2%}")
+    return _finish(
+        fig,
+        f"{len(tables)} reliability diagrams, accuracy against confidence per confidence bin, with the diagonal of "
+        f"perfect calibration: {'; '.join(errors)}.",
+    )
 
 
 def plot_gradcam(
@@ -669,7 +837,12 @@ def plot_gradcam(
     if len(np.unique(true[:count])) == 1:
         heading = f"{heading} (true class: {config.CLASS_NAMES[true[0]]})"
     fig.suptitle(heading)
-    return fig
+    predictions = _counted([config.CLASS_NAMES[label] for label in predicted[:count]])
+    return _finish(
+        fig,
+        f"{heading}: {count} images (top row) and their Grad-CAM heatmaps laid over them (bottom row), warm colours "
+        f"where the prediction leans most; predicted: {predictions}.",
+    )
 
 
 def plot_embedding(embedding: Any, labels: Any, *, title: str | None = None) -> Figure:
@@ -687,7 +860,11 @@ def plot_embedding(embedding: Any, labels: Any, *, title: str | None = None) -> 
     ax.set_yticks([])
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=3, fontsize=8)
     ax.set_title(title or "2-D embedding")
-    return fig
+    return _finish(
+        fig,
+        f"{title or '2-D embedding'}: a scatter plot of {len(points):,} points, one colour per class "
+        f"({_counted([config.CLASS_NAMES[label] for label in classes])}).",
+    )
 
 
 def plot_search_strategies(trials: dict[str, pd.DataFrame], *, title: str | None = None) -> Figure:
@@ -710,4 +887,12 @@ def plot_search_strategies(trials: dict[str, pd.DataFrame], *, title: str | None
     ax.set_title(title or "Bayesian optimisation against random search")
     ax.grid(alpha=0.3)
     ax.legend()
-    return fig
+    bests = "; ".join(
+        f"{label}: best {table['score'].astype(float).max():.2%} after {len(table)} trials"
+        for label, table in trials.items()
+    )
+    return _finish(
+        fig,
+        f"{title or 'Bayesian optimisation against random search'}: best validation accuracy so far after each "
+        f"trial. {bests}.",
+    )

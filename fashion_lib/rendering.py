@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from bs4 import BeautifulSoup
+from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from fashion_lib import replication
+from fashion_lib import findings, replication, report_check, terminal
 from fashion_lib.storage import atomic_path, atomic_write_text
 
 # nbconvert's lab template loads require.js and MathJax from a CDN. The report uses neither (no
@@ -23,16 +25,11 @@ _CDN_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
-# TensorFlow's C++ start-up notices (absl log lines), which the kernel's stderr carries into the notebook
-# whatever TF_CPP_MIN_LOG_LEVEL says; they tell a reader of the report nothing.
-_TENSORFLOW_LOG_LINE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+\.cc:\d+\] .*)$"
-)
-
-# The tables of the report's pages. On screen a table wider than the page scrolls; on paper nothing
-# scrolls: fashion_lib.display prints a wide table as several narrower ones, and the print styles shrink
-# the type and let the column names wrap (a number never breaks), so every column fits the page's width.
+# The report's print styles. On screen a table wider than the page scrolls; on paper nothing scrolls:
+# fashion_lib.display prints a wide table as several narrower ones, and these styles set tables in 7-point
+# type (the smallest the report prints) whose column names wrap at spaces and after underscores, never inside
+# a word, so every column fits the page's width. Each notebook starts a page; a heading or a caption stays with
+# what follows it, and a figure is never split.
 TABLE_STYLES = """<style>
 .jp-RenderedHTMLCommon table { font-variant-numeric: tabular-nums; }
 .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { text-align: right; }
@@ -44,15 +41,40 @@ TABLE_STYLES = """<style>
   }
   .jp-RenderedHTMLCommon table { table-layout: auto; width: auto; max-width: 100%; font-size: 7pt; }
   .jp-RenderedHTMLCommon th, .jp-RenderedHTMLCommon td { padding: 0.15em 0.35em; }
-  .jp-RenderedHTMLCommon th { white-space: normal; overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon th { white-space: normal; overflow-wrap: normal; word-break: normal; hyphens: manual; }
   .jp-RenderedHTMLCommon tr { break-inside: avoid; }
+  .celltag_notebook-start { break-before: page; }
+  h1, h2, h3, h4 { break-after: avoid; }
+  /* Only a caption before a figure: before a long table the rule would push the caption to a new page. */
+  .jp-MarkdownCell:has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; }
+  .jp-RenderedImage, .jp-RenderedImage img { break-inside: avoid; }
+  .jp-RenderedImage img { max-height: 255mm; width: auto; max-width: 100%; object-fit: contain; }
 }
 </style>
 """
+# nbconvert's lab template with one change: a figure's image carries the description its output's metadata
+# holds (fashion_lib.plots.ReportFigure writes one) as its alternative text, for screen readers.
+_TEMPLATE_NAME = "report.html.j2"
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- set description = output | get_metadata('alt', 'image/png') -%}
+{%- if description %} alt="{{ description | escape_html }}"{%- endif -%}
+>
+</div>
+{% endblock data_png %}
+"""
+# The tag `combine_notebooks` gives each notebook's first cell, so that the PDF starts each one on a new page.
+NOTEBOOK_START_TAG = "notebook-start"
 
 
 def without_tensorflow_notices(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of `notebook` whose stderr outputs keep every line except TensorFlow's C++ log notices."""
+    """A copy of `notebook` whose stderr outputs keep every line except TensorFlow's C++ start-up notices.
+
+    The kernel's stderr carries them into the notebook whatever TF_CPP_MIN_LOG_LEVEL says (fashion_lib.terminal);
+    they tell a reader of the report nothing.
+    """
     cleaned = copy.deepcopy(notebook)
     for cell in cleaned.cells:
         outputs = []
@@ -61,7 +83,7 @@ def without_tensorflow_notices(notebook: nbformat.NotebookNode) -> nbformat.Note
                 kept = [
                     line
                     for line in output["text"].splitlines(keepends=True)
-                    if not _TENSORFLOW_LOG_LINE.match(line.rstrip("\n"))
+                    if not terminal.TENSORFLOW_NOTICE.match(line.rstrip("\n"))
                 ]
                 if not kept:
                     continue
@@ -75,7 +97,9 @@ def without_tensorflow_notices(notebook: nbformat.NotebookNode) -> nbformat.Note
 def notebook_to_html(notebook: nbformat.NotebookNode, *, title: str, show_code: bool = False) -> str:
     """A self-contained HTML page (figures embedded) of an executed notebook, code hidden by default."""
     notebook = without_tensorflow_notices(notebook)
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(
+        template_name="lab", extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})], template_file=_TEMPLATE_NAME
+    )
     exporter.exclude_input = not show_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -94,7 +118,11 @@ def combine_notebooks(paths: list[Path]) -> nbformat.NotebookNode:
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
     combined = nbformat.v4.new_notebook(metadata=notebooks[0].metadata)
     for notebook in notebooks:
-        combined.cells.extend(notebook.cells)
+        cells = copy.deepcopy(notebook.cells)
+        if cells:
+            tags = cells[0].setdefault("metadata", {}).setdefault("tags", [])
+            tags.append(NOTEBOOK_START_TAG)
+        combined.cells.extend(cells)
     return combined
 
 
@@ -136,6 +164,8 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout_s: int = 300) -> None:
                 "--no-first-run",
                 "--disable-quic",
                 "--no-pdf-header-footer",
+                # Bookmarks from the headings: a reader's PDF viewer lists them, and the contents read their pages.
+                "--generate-pdf-document-outline",
                 "--virtual-time-budget=10000",
                 f"--user-data-dir={profile}",
                 f"--print-to-pdf={temporary}",
@@ -149,39 +179,203 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout_s: int = 300) -> None:
             raise RuntimeError(f"Chromium ({browser}) wrote no PDF for {html_path}.")
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2%}" if 0.0 <= value <= 1.0 else f"{value:,.1f}"
-    return html.escape(str(value))
+REPORT_TITLE = "Neural networks for fashion item recognition"
 
 
-def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str | None, pdf_note: str = "") -> str:
-    """The landing page: a summary table of the run and links to the notebook pages and the PDF."""
+def _subtitle(metrics: dict[str, Any]) -> str:
+    """What the report is and which run it shows, in one sentence."""
+    return (
+        "An MLP and a CNN, tuned by Bayesian optimisation and evaluated on the untouched Fashion-MNIST test set, "
+        f"regenerated from code: profile {metrics['profile']}, seed {metrics['seed']}."
+    )
+
+
+def _unique_heading_ids(soup: BeautifulSoup) -> None:
+    """Give repeated heading ids (two notebooks' "Misclassified shirts") a number, and their ¶ links with them."""
+    seen: dict[str, int] = {}
+    for heading in soup.find_all(re.compile(r"^h[1-6]$"), id=True):
+        identifier = heading["id"]
+        seen[identifier] = seen.get(identifier, 0) + 1
+        if seen[identifier] > 1:
+            heading["id"] = f"{identifier}-{seen[identifier]}"
+            for link in heading.find_all("a", href=f"#{identifier}"):
+                link["href"] = f"#{heading['id']}"
+
+
+def _heading_text(heading: Any) -> str:
+    return " ".join(heading.get_text().replace("¶", "").split())
+
+
+def _contents_html(soup: BeautifulSoup, pages: dict[str, int]) -> str:
+    """The contents: each notebook's title (its h1) and its sections (h2), linked to them, with the page of each
+    that `pages` (heading id: page) knows."""
+    entries: list[tuple[Any, list[Any]]] = []
+    for heading in soup.find_all(["h1", "h2"], id=True):
+        if heading.name == "h1":
+            entries.append((heading, []))
+        elif entries:
+            entries[-1][1].append(heading)
+
+    def link(heading: Any) -> str:
+        page = pages.get(heading["id"])
+        number = f'<span class="page">{page}</span>' if page else ""
+        return f'<a href="#{html.escape(heading["id"])}">{html.escape(_heading_text(heading))}{number}</a>'
+
+    items = "\n".join(
+        f"<li>{link(title)}<ol>{''.join(f'<li>{link(section)}</li>' for section in sections)}</ol></li>"
+        for title, sections in entries
+    )
+    return f'<ol class="contents">\n{items}\n</ol>'
+
+
+def front_matter_html(metrics: dict[str, Any], contents: str) -> str:
+    """The PDF's first two pages: a title page with the findings, then the contents."""
+    return f"""<section class="front-page title-page">
+<h1 class="report-title">{html.escape(REPORT_TITLE)}</h1>
+<p class="subtitle">{html.escape(_subtitle(metrics))}</p>
+<h2 class="front-heading">What this run found</h2>
+{findings.findings_html(findings.compute(metrics))}
+</section>
+<nav class="front-page contents-page" aria-label="Contents">
+<h2 class="front-heading">Contents</h2>
+{contents}
+</nav>
+"""
+
+
+FRONT_MATTER_STYLES = """<style>
+.front-page { font-size: 11pt; line-height: 1.45; max-width: 44rem; }
+.title-page .report-title { font-size: 24pt; margin: 0 0 0.4em; }
+.title-page .subtitle { font-size: 12pt; color: #333; margin-bottom: 1.5em; }
+.front-heading { font-size: 14pt; margin-top: 1.2em; }
+.findings li { margin-bottom: 0.55em; }
+.contents, .contents ol { list-style: none; padding-left: 1.2em; }
+.contents > li { margin-top: 0.6em; font-weight: bold; }
+.contents ol li { font-weight: normal; }
+.contents a { color: inherit; text-decoration: none; display: flex; }
+.contents .page { margin-left: auto; padding-left: 1em; font-variant-numeric: tabular-nums; }
+@media print {
+  .title-page, .contents-page { break-after: page; }
+}
+</style>
+"""
+
+
+def report_html(notebooks_page: str, metrics: dict[str, Any], *, pages: dict[str, int] | None = None) -> str:
+    """The page printed as the PDF: a title page with the findings, the contents, then the notebooks.
+
+    Args:
+        notebooks_page: the combined notebooks as `notebook_to_html` renders them.
+        pages: the page of each heading, by its id, for the contents (none: the contents list no pages).
+    """
+    soup = BeautifulSoup(notebooks_page, "html.parser")
+    _unique_heading_ids(soup)
+    contents = _contents_html(soup, pages or {})
+    front = BeautifulSoup(FRONT_MATTER_STYLES + front_matter_html(metrics, contents), "html.parser")
+    body = soup.body
+    assert body is not None, "nbconvert's page always has a body"
+    body.insert(0, front)
+    return str(soup)
+
+
+def heading_pages(page: str, outline: list[tuple[str, int]]) -> dict[str, int]:
+    """The page of each heading of `page` (by id), from a printed PDF's outline of (title, page) in order.
+
+    The outline lists the headings in the page's order; each heading takes the next entry of the same text
+    (compared without spaces, as the outline drops the spaces where a title wrapped). A heading the outline
+    lacks gets no page and leaves the others' matching as it was.
+    """
+    titles = ["".join(title.split()) for title, _ in outline]
+    position = 0
+    found = {}
+    for heading in BeautifulSoup(page, "html.parser").find_all(re.compile(r"^h[1-6]$"), id=True):
+        text = "".join(_heading_text(heading).split())
+        if text in titles[position:]:
+            position = titles.index(text, position)
+            found[heading["id"]] = outline[position][1]
+            position += 1
+    return found
+
+
+def write_report_pdf(
+    notebook: nbformat.NotebookNode, metrics: dict[str, Any], html_path: Path, pdf_path: Path, *, show_code: bool
+) -> None:
+    """Print the report's PDF from its page (`html_path`): printed once to learn each heading's page from the
+    PDF's outline, then again with the pages in the contents. Without MuPDF's mutool it is printed once."""
+    notebooks_page = notebook_to_html(notebook, title=REPORT_TITLE, show_code=show_code)
+    first = report_html(notebooks_page, metrics)
+    atomic_write_text(html_path, first)
+    print_pdf(html_path, pdf_path)
+    if shutil.which("mutool") is None:
+        return
+    pages = heading_pages(first, report_check.pdf_outline(pdf_path))
+    atomic_write_text(html_path, report_html(notebooks_page, metrics, pages=pages))
+    print_pdf(html_path, pdf_path)
+
+
+def _results_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, metrics key, shown value) of each model's and ensemble's test accuracy, with its interval."""
+    intervals = metrics.get("uncertainty", {}).get("models", {})
     rows = []
     for name, model in metrics.get("models", {}).items():
-        rows.append(
-            (f"{model.get('label', name)} test accuracy", f"models.{name}.test_accuracy", model["test_accuracy"])
+        interval = intervals.get(name, {}).get("test_accuracy")
+        shown = f"{model['test_accuracy']:.2%}" + (
+            f" ({interval['lower']:.2%}–{interval['upper']:.2%})" if interval else ""
         )
+        rows.append((f"{model.get('label', name)} test accuracy", f"models.{name}.test_accuracy", shown))
     for name, ensemble in metrics.get("ensembles", {}).items():
-        label = ensemble.get("label", name)
-        rows.append((f"{label} test accuracy", f"ensembles.{name}.test_accuracy", ensemble["test_accuracy"]))
+        interval = ensemble.get("test_accuracy_interval")
+        shown = f"{ensemble['test_accuracy']:.2%}" + (
+            f" ({interval['lower']:.2%}–{interval['upper']:.2%})" if interval else ""
+        )
+        rows.append((f"{ensemble.get('label', name)} test accuracy", f"ensembles.{name}.test_accuracy", shown))
     if "comparison" in metrics:
+        # A correlation, not a share: three decimals rather than a percentage.
         rows.append(
             (
                 "Kendall's τ of the two models' predictions",
                 "comparison.kendall_tau",
-                # A correlation, not a share: three decimals rather than a percentage.
                 f"{metrics['comparison']['kendall_tau']:.3f}",
             )
         )
-    rows.append(("Run duration (s)", "timings.total_s", metrics["timings"]["total_s"]))
-    rows.append(("Peak memory of a notebook kernel (MiB)", "peak_memory_mib", metrics["peak_memory_mib"]))
-    rows.append(("Seed", "seed", metrics["seed"]))
-    rows.append(("Profile", "profile", metrics["profile"]))
-    table = "\n".join(
-        f'<tr><th scope="row">{html.escape(label)}</th><td data-metric="{key}">{_format(value)}</td></tr>'
+    return rows
+
+
+def _details_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, metrics key, shown value) of how this run went: its profile, time, reuse, memory, machine."""
+    statuses = metrics.get("cache", {}).get("notebooks", {})
+    ran = [name for name, status in statuses.items() if status["status"] != "reused"]
+    reused = [name for name, status in statuses.items() if status["status"] == "reused"]
+    machine = metrics.get("machine", {})
+    rows = [
+        ("Profile", "profile", f"{metrics['profile']}: {metrics.get('description', '')}".rstrip(": ")),
+        ("Seed", "seed", str(metrics["seed"])),
+        ("Started", "run.started", metrics.get("run", {}).get("started", "")),
+        ("This run's duration", "timings.total_s", f"{metrics['timings']['total_s']:,.0f} s"),
+        (
+            "Notebooks executed / reused",
+            "cache.notebooks",
+            f"{', '.join(ran) or 'none'} / {', '.join(reused) or 'none'}",
+        ),
+        ("Peak memory of a notebook kernel", "peak_memory_mib", f"{metrics['peak_memory_mib']:,.0f} MiB"),
+    ]
+    if machine:
+        rows.append(
+            ("Machine", "machine", f"{machine.get('cpu_model', '?')}, {machine.get('usable_cpus', '?')} usable CPUs")
+        )
+    return [(label, key, value) for label, key, value in rows if value]
+
+
+def _table(identifier: str, caption: str, rows: list[tuple[str, str, str]]) -> str:
+    cells = "\n".join(
+        f'<tr><th scope="row">{html.escape(label)}</th><td data-metric="{key}">{html.escape(value)}</td></tr>'
         for label, key, value in rows
     )
+    return f'<table id="{identifier}">\n<caption>{html.escape(caption)}</caption>\n{cells}\n</table>'
+
+
+def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str | None, pdf_note: str = "") -> str:
+    """The landing page: the findings and the links to the pages first, then results, claims and run details."""
     versions = ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in sorted(metrics.get("versions", {}).items()))
     links = "\n".join(
         f'<li><a href="{html.escape(href)}">{html.escape(title)}</a></li>' for title, href in pages.items()
@@ -189,36 +383,56 @@ def index_html(metrics: dict[str, Any], pages: dict[str, str], *, pdf_name: str 
     if pdf_name:
         links += f'\n<li><a href="{html.escape(pdf_name)}">The whole report as one PDF</a></li>'
     note = f'<p class="note">{html.escape(pdf_note)}</p>' if pdf_note else ""
+    confidence = metrics.get("uncertainty", {}).get("confidence")
+    intervals = f" Intervals in parentheses are {confidence:.0%} bootstrap intervals." if confidence else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>Fashion-MNIST report ({html.escape(str(metrics["profile"]))})</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+body {{ font-family: system-ui, sans-serif; max-width: 76rem; margin: 1.2rem auto; padding: 0 1rem; color: #222;
+  line-height: 1.4; }}
+h1 {{ font-size: 1.7rem; margin: 0 0 0.3rem; }}
+.subtitle {{ margin: 0 0 0.8rem; color: #444; }}
+.front {{ display: grid; grid-template-columns: minmax(0, 3fr) minmax(14rem, 1fr); gap: 0 2rem; }}
+.front h2 {{ font-size: 1.15rem; margin: 0.2rem 0 0.4rem; }}
+.findings {{ margin: 0; padding-left: 1.3rem; }}
+.findings li {{ margin-bottom: 0.45rem; }}
+.pages ol {{ padding-left: 1.3rem; margin: 0; }}
+.pages li {{ margin-bottom: 0.4rem; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.35rem 0.8rem; text-align: left; }}
+caption {{ text-align: left; font-weight: bold; padding-bottom: 0.3rem; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; vertical-align: top; }}
 td {{ font-variant-numeric: tabular-nums; }}
 .note {{ color: #8a4b00; }}
 .versions {{ color: #555; font-size: 0.9rem; }}
 #replication-table {{ font-size: 0.85rem; }}
+@media (max-width: 50rem) {{ .front {{ grid-template-columns: 1fr; }} }}
 </style>
 </head>
 <body>
-<h1>Neural networks for fashion item recognition</h1>
-<p>An MLP and a CNN, tuned by Bayesian optimisation and evaluated on the untouched Fashion-MNIST test set,
-regenerated from code by <code>python -m fashion_lib report --profile {html.escape(str(metrics["profile"]))}</code>.
-{html.escape(str(metrics.get("description", "")))}</p>
-<table id="summary">
-<caption>Summary of this run</caption>
-{table}
-</table>
-{replication.section_html(metrics)}
-<h2>The report</h2>
+<h1>{html.escape(REPORT_TITLE)}</h1>
+<p class="subtitle">{html.escape(_subtitle(metrics))} Every number below comes from this run's
+<code>metrics.json</code>.{intervals}</p>
+<div class="front">
+<section aria-labelledby="findings-heading">
+<h2 id="findings-heading">What this run found</h2>
+{findings.findings_html(findings.compute(metrics))}
+</section>
+<nav class="pages" aria-labelledby="pages-heading">
+<h2 id="pages-heading">The report</h2>
 <ol>
 {links}
 </ol>
 {note}
+</nav>
+</div>
+{_table("results", "Test accuracy of each model and ensemble (95% bootstrap interval)", _results_rows(metrics))}
+{replication.section_html(metrics)}
+<h2 id="run">This run</h2>
+<p>Regenerate it with <code>python -m fashion_lib report --profile {html.escape(str(metrics["profile"]))}</code>.</p>
+{_table("run-details", "How this run went", _details_rows(metrics))}
 <p class="versions">Library versions: {versions}</p>
 </body>
 </html>

@@ -689,23 +689,37 @@ def replication_table(
     return rows
 
 
+def shared_recipe(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The recipe of every row about a model when they all share one (the table then says it once), else None."""
+    recipes = {row["recipe"] for row in rows if row["subject"] != "data"}
+    return next(iter(recipes)) if len(recipes) == 1 else None
+
+
+def recipe_sentence(rows: Sequence[dict[str, Any]]) -> str:
+    """The sentence that says a recipe shared by every model row once ("" when the rows differ)."""
+    shared = shared_recipe(rows)
+    if shared is None:
+        return ""
+    data_rows = sum(row["subject"] == "data" for row in rows)
+    exception = f", except the {data_rows} rows on the data, which count images" if data_rows else ""
+    return f"Our figure in every row comes from the same recipe, “{shared}” (the method above){exception}."
+
+
 def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") -> pd.DataFrame:
     """The rows as a DataFrame for display: claim, seed, ours, recipe, rule, verdict, training seeds, note.
 
-    The "training seeds" column appears only when some claim was judged on more than one training seed, and
-    the `replicate_label` column (the seed-method run's figures) only when a label is given.
+    The "recipe" column appears only when the model rows differ in it (`recipe_sentence` says a shared one),
+    the "training seeds" column only when some claim was judged on more than one training seed, and the
+    `replicate_label` column (the seed-method run's figures) only when a label is given.
     """
     several_seeds = any(len(row.get("across_seeds", {}).get("seeds", [])) > 1 for row in rows)
+    per_row_recipe = shared_recipe(rows) is None
     records = []
     for row in rows:
-        record = {
-            "claim": row["claim"],
-            "seed report": row["seed_figure"],
-            "ours": row["ours"]["text"],
-            "recipe": row["recipe"],
-            "rule": row["rule"],
-            "verdict": row["verdict"],
-        }
+        record = {"claim": row["claim"], "seed report": row["seed_figure"], "ours": row["ours"]["text"]}
+        if per_row_recipe:
+            record["recipe"] = row["recipe"]
+        record |= {"rule": row["rule"], "verdict": row["verdict"]}
         if several_seeds:
             record["training seeds"] = row.get("across_seeds", {}).get("summary", "—")
         if replicate_label:
@@ -789,8 +803,10 @@ def section_html(metrics: dict[str, Any]) -> str:
         if quoted
         else ""
     )
+    shared = recipe_sentence(replication["claims"])
     return f"""<h2 id="replication">Does the seed report hold up?</h2>
 <p>{html.escape(replication["method"])}</p>
+{f"<p>{html.escape(shared)}</p>" if shared else ""}
 <p>{html.escape(tally(replication["claims"]))}</p>
 {source}
 <table id="replication-table">

@@ -76,6 +76,9 @@ def test_image_grid_titles_are_class_names(fashion: FashionMNIST) -> None:
     assert len(fig.axes) == 50 and len(image_axes(fig)) == 50
     assert [ax.get_title() for ax in fig.axes] == [CLASS_NAMES[label] for label in fashion.train_labels[:50]]
     np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), fashion.train_images[0])
+    # Dark ink: several class colours are too pale to read as text on white.
+    assert {to_rgb(ax.title.get_color()) for ax in fig.axes} == {(0.0, 0.0, 0.0)}
+    assert plots.printed_text_size(fig) >= 7.0
 
 
 def test_image_grid_accepts_scaled_flat_images_and_drops_surplus_cells(fashion: FashionMNIST) -> None:
@@ -116,30 +119,37 @@ def test_architecture_table(tiny_model) -> None:
     assert f"{tiny_model.count_params():,}" in fig.axes[0].get_title()
 
 
-@pytest.mark.skipif(not plots.graphviz_available(), reason="pydot or Graphviz `dot` is not installed")
-def test_architecture_drawing_with_graphviz(tiny_model) -> None:
+def figure_texts(fig: Figure) -> list[str]:
+    """Every visible text of the figure's axes."""
+    return [text.get_text() for ax in fig.axes for text in ax.texts if text.get_text()]
+
+
+def test_architecture_drawing_numbers_every_layer_with_its_output_and_parameters(tiny_model) -> None:
     fig = plots.plot_architecture(tiny_model)
-    assert len(image_axes(fig)) == 1
-    assert not table_texts(fig)
+    texts = figure_texts(fig)
+    assert texts[0] == "1. Input" and texts[1] == "→ 28×28×1"
+    assert "2. Conv2D: 4 filters 3×3, relu" in texts and "→ 26×26×4, 40 parameters" in texts
+    assert texts[-2:] == ["5. Dense: 10 units, softmax", f"→ 10, {tiny_model.layers[-1].count_params():,} parameters"]
+    assert not image_axes(fig) and not table_texts(fig)
 
 
-def test_architecture_falls_back_to_table_when_plot_model_fails(tiny_model, monkeypatch) -> None:
-    import keras
+def test_architecture_shows_the_keras_layers_a_saved_model_holds() -> None:
+    from fashion_lib.models import build_cnn
 
-    def broken_plot_model(*args, **kwargs):
-        raise ImportError("You must install pydot")
-
-    monkeypatch.setattr(plots, "graphviz_available", lambda: True)
-    monkeypatch.setattr(keras.utils, "plot_model", broken_plot_model)
-    with pytest.warns(UserWarning, match="layer table"):
-        fig = plots.plot_architecture(tiny_model)
-    assert "conv" in table_texts(fig)
+    model = build_cnn(conv_blocks=2, filters=8, dropout_rate=0.2)
+    assert {type(layer).__name__ for layer in model.layers} & {"FusedBatchNormalization", "FastDropout"}
+    text = " ".join(figure_texts(plots.plot_architecture(model)))
+    assert "BatchNormalization" in text and "Dropout: rate 0.2" in text
+    assert "Fused" not in text and "FastDropout" not in text
 
 
-def test_architecture_falls_back_to_table_without_graphviz(tiny_model, monkeypatch) -> None:
-    monkeypatch.setattr(plots.shutil, "which", lambda name: None)
-    assert not plots.graphviz_available()
-    assert "output" in table_texts(plots.plot_architecture(tiny_model))
+def test_architecture_of_a_deep_model_wraps_into_columns_that_print_readably() -> None:
+    keras = pytest.importorskip("keras")
+    layers = [keras.Input(shape=(64,))] + [keras.layers.Dense(8, name=f"dense_{index}") for index in range(20)]
+    fig = plots.plot_architecture(keras.Sequential(layers))
+    assert len(figure_texts(fig)) == 2 * 21
+    assert plots.printed_text_size(fig) >= 7.0
+    assert fig.get_figheight() < 7.0
 
 
 @pytest.mark.parametrize(("metric", "best_epoch", "best_value"), [("accuracy", 3, 0.87), ("loss", 4, 0.40)])
@@ -154,6 +164,24 @@ def test_history_marks_best_validation_epoch(
     best = next(line for label, line in lines.items() if label.startswith("best validation"))
     assert (best.get_xdata()[0], best.get_ydata()[0]) == (best_epoch, pytest.approx(best_value))
     assert f"epoch {best_epoch}" in best.get_label()
+
+
+def test_history_draws_no_line_through_the_best_epochs_marker(history: pd.DataFrame) -> None:
+    (ax,) = plots.plot_history(history).axes
+    assert [line.get_label() for line in ax.get_lines()][:2] == ["training", "validation"]
+    assert len(ax.get_lines()) == 3
+
+
+def test_reference_lines_run_beneath_the_markers_and_their_value_labels() -> None:
+    intervals = pd.DataFrame({"estimate": [0.835], "lower": [0.83], "upper": [0.84]}, index=["Pixels"])
+    fig = plots.plot_accuracy_intervals(intervals, references={"human": 0.835})
+    (ax,) = fig.axes
+    reference = next(line for line in ax.get_lines() if line.get_label().startswith("human"))
+    (label,) = ax.texts
+    assert label.get_text() == "83.50%" and label.get_zorder() > reference.get_zorder()
+    assert label.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+    assert all(line.get_zorder() > reference.get_zorder() for line in ax.get_lines() if line is not reference)
+    assert "Reference lines: human 83.5%." in fig.description
 
 
 def test_history_rejects_missing_metric(history: pd.DataFrame) -> None:
@@ -190,7 +218,7 @@ def test_gallery_titles_show_predictions(fashion: FashionMNIST) -> None:
     predicted = np.resize([0, 2, 4, 3], 25)
     fig = plots.plot_gallery(fashion.test_images[shirts], fashion.test_labels[shirts], predicted, title="MLP errors")
     assert len(image_axes(fig)) == 20
-    assert [ax.get_title() for ax in fig.axes] == [f"predicted: {CLASS_NAMES[p]}" for p in predicted[:20]]
+    assert [ax.get_title() for ax in fig.axes] == [f"predicted:\n{CLASS_NAMES[p]}" for p in predicted[:20]]
     assert "Shirt" in fig.get_suptitle() and "20 of 25" in fig.get_suptitle()
 
 
@@ -202,7 +230,7 @@ def test_gallery_with_two_models(fashion: FashionMNIST) -> None:
 
 def test_gallery_names_true_class_when_classes_differ(fashion: FashionMNIST) -> None:
     fig = plots.plot_gallery(fashion.test_images[:2], [0, 1], [1, 0], model_names=("A", "B"))
-    assert fig.axes[0].get_title() == "true: T-shirt/top\npredicted: Trouser"
+    assert fig.axes[0].get_title() == "true: T-shirt/top\npredicted:\nTrouser"
 
 
 def test_gallery_empty_selection_says_so() -> None:
@@ -242,8 +270,20 @@ def test_model_comparison_rejects_missing_metric(confusion_and_scores) -> None:
 def test_figures_render_and_stay_out_of_pyplot(
     fashion: FashionMNIST, history, confusion_and_scores, tiny_model
 ) -> None:
+    from fashion_lib import calibration
+
     open_before = plt.get_fignums()
     confusion, per_class = confusion_and_scores
+    generator = np.random.default_rng(0)
+    intervals = pd.DataFrame(
+        {"estimate": [0.79, 0.835], "lower": [0.78, 0.82], "upper": [0.80, 0.85]}, index=["MLP", "CNN"]
+    )
+    per_class_intervals = pd.DataFrame(
+        {"estimate": per_class["f1"], "lower": per_class["f1"] - 0.02, "upper": per_class["f1"] + 0.02}
+    )
+    probabilities = generator.dirichlet(np.full(NUM_CLASSES, 0.3), size=200)
+    reliability = calibration.reliability_table(generator.integers(0, NUM_CLASSES, 200), probabilities, bins=10)
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "score": [0.5, 0.7, 0.6]})
     figures = [
         plots.plot_image_grid(fashion.train_images, fashion.train_labels, count=20),
         plots.plot_class_frequencies(fashion.train_labels, fashion.test_labels),
@@ -253,15 +293,34 @@ def test_figures_render_and_stay_out_of_pyplot(
         plots.plot_gallery(fashion.test_images[:4], [0, 0, 0, 0], [1, 2, 3, 4], second_predictions=[0, 0, 1, 1]),
         plots.plot_trials(pd.DataFrame({"trial_id": ["a", "b"], "score": [0.5, 0.6]})),
         plots.plot_model_comparison({"MLP": per_class}),
+        plots.plot_accuracy_intervals(intervals, references={"human": 0.835}),
+        plots.plot_per_class_intervals({"MLP": per_class_intervals, "CNN": per_class_intervals}),
+        plots.plot_vote_weights(
+            pd.DataFrame({"mlp": [0.0, 0.5, 1.0], "validation_accuracy": [0.8, 0.85, 0.82]}),
+            weight_column="mlp",
+            chosen=0.5,
+            model_label="MLP",
+        ),
+        plots.plot_reliability({"MLP": reliability, "CNN": reliability}),
+        plots.plot_gradcam(fashion.test_images[:8], generator.random((8, 28, 28)), [SHIRT] * 8, [SHIRT, 0] * 4),
+        plots.plot_embedding(generator.normal(size=(40, 2)), np.arange(40) % NUM_CLASSES),
+        plots.plot_search_strategies({"Bayesian": trials, "random": trials}),
     ]
     for fig in figures:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=40)
         assert buffer.getvalue().startswith(b"\x89PNG")
+        # Every figure says in words what it shows, and its text stays readable on a printed page.
+        assert len(fig.description) > 40 and "nan" not in fig.description
+        assert plots.printed_text_size(fig) >= 7.0
     # Figures are not registered with pyplot, so notebooks show each once and nothing leaks.
     assert plt.get_fignums() == open_before
-    # Without pyplot's inline backend, IPython displays a figure through its own PNG repr.
+    # Without pyplot's inline backend, IPython displays a figure through its own PNG repr, the description
+    # as the image's alternative text.
     assert figures[3]._repr_png_().startswith(b"\x89PNG")
+    data, metadata = figures[3]._repr_mimebundle_()
+    assert data["image/png"].startswith(b"\x89PNG") and data["text/plain"] == figures[3].description
+    assert metadata == {"image/png": {"alt": figures[3].description}}
 
 
 def test_reliability_panels_are_titled_with_the_calibration_modules_ece() -> None:

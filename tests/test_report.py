@@ -13,7 +13,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fashion_lib import config
+from fashion_lib import config, report_check
 
 pytestmark = pytest.mark.report
 
@@ -170,9 +170,9 @@ def test_pages_show_the_numbers_in_metrics_json(quick_report):
     metrics, report = quick_report["metrics"], quick_report["report"]
     index = (report / "index.html").read_text()
     shown = dict(re.findall(r'<td data-metric="([\w.]+)">([^<]*)</td>', index))
-    assert shown["models.mlp.test_accuracy"] == f"{metrics['models']['mlp']['test_accuracy']:.2%}"
-    assert shown["models.cnn.test_accuracy"] == f"{metrics['models']['cnn']['test_accuracy']:.2%}"
-    assert shown["ensembles.soft_vote.test_accuracy"] == f"{metrics['ensembles']['soft_vote']['test_accuracy']:.2%}"
+    for key in ("models.mlp", "models.cnn", "ensembles.soft_vote"):
+        section, name = key.split(".")
+        assert shown[f"{key}.test_accuracy"].startswith(f"{metrics[section][name]['test_accuracy']:.2%} (")
     for name, page in (("mlp", "02_mlp"), ("cnn", "03_cnn")):
         assert f"{metrics['models'][name]['test_accuracy']:.2%}" in (report / f"{page}.html").read_text()
     assert f"{metrics['comparison']['kendall_tau']:.2f}" in (report / "04_compare.html").read_text()
@@ -215,6 +215,44 @@ def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_pa
         "cosine to zero over a fixed number of epochs, without early stopping." in index
     )
     assert '<ul id="replication-rules">' in index
+
+
+@pytest.fixture(scope="module")
+def report_defects(quick_report):
+    """What the rendered-report check finds in the quick report's pages and PDF."""
+    return report_check.check_report(quick_report["report"])
+
+
+@pytest.mark.parametrize("kind", report_check.KINDS)
+def test_the_rendered_report_has_no_defect_a_program_can_find(report_defects, kind):
+    found = [str(defect) for defect in report_defects if defect.kind == kind]
+    assert found == []
+
+
+def _pdf_pages_text(pdf):
+    """The text of each page of a PDF, its lines joined by spaces."""
+    return [
+        " ".join(
+            " ".join("".join(char.get("c", "") for char in line.iter("char")).split()) for line in page.iter("line")
+        )
+        for page in report_check.structured_text(pdf).iter("page")
+    ]
+
+
+def test_the_pdf_opens_with_a_title_page_of_the_landing_pages_findings_then_the_contents(quick_report):
+    from bs4 import BeautifulSoup
+
+    from fashion_lib import findings
+
+    first, second, *_ = _pdf_pages_text(quick_report["report"] / "report.pdf")
+    assert first.startswith("Neural networks for fashion item recognition")
+    index = BeautifulSoup((quick_report["report"] / "index.html").read_text(), "html.parser")
+    stated = [" ".join(item.get_text().split()) for item in index.select("ol.findings li")]
+    assert stated == [f"{f.lead}. {f.text}" for f in findings.compute(quick_report["metrics"])]
+    # Compared without spaces: a printed line may break after a dash where the page has no space.
+    for finding in stated:
+        assert "".join(finding.split()) in "".join(first.split())
+    assert second.startswith("Contents") and "4. Comparing the two models" in second
 
 
 def test_saved_models_reload_with_keras_alone_and_reproduce_the_test_probabilities(quick_report, fashion, tmp_path):
@@ -266,9 +304,17 @@ def test_report_in_a_real_browser(quick_report):
             page.wait_for_load_state("load")
             broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
             assert broken == 0, f"{name}: {broken} images did not load"
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.goto((quick_report["report"] / "index.html").as_uri())
-        assert page.locator("table#summary td").count() >= 6
+        assert page.locator("table#results td").count() >= 6
         assert page.locator("a[href='report.pdf']").count() == 1
+        # The first screen holds every finding and the link to every page.
+        findings = page.locator("ol.findings li")
+        links = page.locator("nav.pages a")
+        assert 4 <= findings.count() <= 7 and links.count() == len(EXPECTED_FIGURES) + 1
+        for item in [*findings.all(), *links.all()]:
+            box = item.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 900, item.inner_text()[:60]
         browser.close()
     assert errors == []
 
