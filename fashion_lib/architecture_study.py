@@ -295,45 +295,41 @@ def study_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def plot_study(histories: pd.DataFrame, summary: dict[str, Any], *, title: str | None = None) -> Figure:
-    """Validation accuracy per epoch of each architecture, the ranking epochs marked and each one's pick named."""
+    """Validation accuracy per epoch of each architecture, the ranking epochs marked and each legend entry
+    naming the ranking epochs at which that architecture is the pick."""
+    from matplotlib.ticker import MaxNLocator
+
     from fashion_lib.plots import ReportFigure
 
-    fig = ReportFigure(figsize=(9, 5), layout="constrained")
+    fig = ReportFigure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
-    labels = list(dict.fromkeys(histories["architecture"]))
+    picked_at: dict[str, list[str]] = {}
+    for epoch, pick in summary["picks"].items():
+        picked_at.setdefault(pick["architecture"], []).append(epoch)
     blocks = sorted(histories["conv_blocks"].unique())
     colours = {count: f"C{index}" for index, count in enumerate(blocks)}
     widest = histories["filters"].max()
-    for label in labels:
+    for label in dict.fromkeys(histories["architecture"]):
         curve = histories[histories["architecture"] == label]
+        epochs = picked_at.get(label)
         ax.plot(
             curve["epoch"],
             curve["val_accuracy"],
             color=colours[curve["conv_blocks"].iloc[0]],
             linestyle="-" if curve["filters"].iloc[0] == widest else "--",
+            linewidth=2.2 if epochs else 1.4,
             marker="o" if len(curve) <= 5 else None,
-            label=label,
+            label=label
+            + (f": the pick at epoch{'s' if len(epochs) > 1 else ''} {', '.join(epochs)}" if epochs else ""),
         )
     for epoch in summary["ranking_epochs"]:
-        pick = summary["picks"][str(epoch)]["architecture"]
         ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(
-            f"epoch {epoch}: {pick}",
-            xy=(epoch, 0.02),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            color="dimgrey",
-        )
-    low = histories["val_accuracy"].quantile(0.05)
-    ax.set_ylim(max(0.0, low - 0.01), min(1.0, histories["val_accuracy"].max() + 0.005))
-    ax.set_xlabel("Epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Epoch (dotted: the ranking epochs)")
     ax.set_ylabel("Validation accuracy")
     ax.set_title(title or "Every architecture of the seed's CNN space, trained alike")
     ax.grid(alpha=0.3)
-    ax.legend(title="architecture", fontsize=8, loc="lower right")
+    ax.legend(title="architecture", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
