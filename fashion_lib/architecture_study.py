@@ -9,8 +9,8 @@ its best epoch's validation accuracy, so "the architecture a k-epoch search woul
 highest validation accuracy over epochs 1 to k (the seed's schedule keeps the rate constant for its first
 `constant_epochs` epochs, so up to there a trial and a study training follow the same rates). Ties share a
 rank and the pick among tied architectures is the first in the space's order (fewer blocks, then fewer
-filters: the cheaper model). Each architecture's test accuracy is that of its best validation epoch's weights,
-what its final training would keep.
+filters). Each architecture's test accuracy is that of its best validation epoch's weights, what its final
+training would keep.
 
 The per-epoch results go to `STUDY_FILE` in the run folder and the summary to the run's metrics under
 `SECTION`, so the report's cache keeps them like any notebook output.
@@ -345,7 +345,8 @@ def describe_study(summary: dict[str, Any], *, search_epochs: int, search_pick: 
         f"picked **{search_pick}**; the seed report's tuner ran its CNN trials “for 30 epochs”. A search ranks a "
         "trial by its best epoch's validation accuracy, so short trials favour models that learn fast, whether or "
         "not they keep learning. To see whether that changes the pick, every architecture of the seed's space is "
-        "trained alike and ranked as a search of each trial length would rank it (ties go to the cheaper model). "
+        "trained alike and ranked as a search of each trial length would rank it (a tie goes to fewer blocks, "
+        "then fewer filters). "
         f"Each of the {len(summary['architectures'])} architectures trained for {summary['epochs']} epochs on "
         f"{summary['train_images']:,} images (seed {summary['seed']}, batch {summary['batch_size']}, {reference}, "
         f"the seed's schedule: constant for {summary['constant_epochs']} epochs, then ×e^−{summary['decay_rate']:g} "
