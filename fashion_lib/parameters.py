@@ -123,6 +123,26 @@ def _is_folder_name(name: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) is not None
 
 
+def parse_epoch_list(text: str) -> tuple[int, ...]:
+    """ "5,10,30" -> (5, 10, 30); a ValueError unless whole numbers of at least 1, increasing, comma-separated."""
+    parts = str(text).replace(" ", "").split(",")
+    epochs = tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else ()
+    if not epochs or min(epochs) < 1 or any(b <= a for a, b in zip(epochs, epochs[1:], strict=False)):
+        raise ValueError(
+            f"Epochs must be whole numbers of at least 1, increasing and separated by commas (e.g. '5,10,30'); "
+            f"got {text!r}."
+        )
+    return epochs
+
+
+def _is_epoch_list(text: str) -> bool:
+    try:
+        parse_epoch_list(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _subset(high: int = TRAIN_IMAGES) -> Constraint:
     """A number of images drawn as a class-balanced subset: 0 for all, else one per class at least."""
     return Constraint(int, low=MIN_SUBSET, high=high, zero_means_all=True)
@@ -171,6 +191,13 @@ CONSTRAINTS: dict[str, Constraint] = {
     "overwrite_search": Constraint(bool),
     "tuner_dir": Constraint(str),
     "mirrored": Constraint(bool),
+    # The CNN's architecture study (fashion_lib.architecture_study).
+    "study_architectures": Constraint(bool),
+    "study_epochs": _at_least(1),
+    "study_subset": _subset(),
+    "study_ranking_epochs": Constraint(
+        str, rule=_is_epoch_list, rule_text="of whole epochs, increasing and separated by commas (e.g. '5,10,30')"
+    ),
     # The comparison.
     "bootstrap_resamples": _at_least(1),
     "confidence_level": Constraint(float, low=0, high=1, low_open=True, high_open=True),
@@ -232,11 +259,16 @@ def _subset_fits(name: str) -> Callable[[Mapping[str, Any], str], str | None]:
     return check
 
 
-def _search_subset_fits(values: Mapping[str, Any], notebook: str) -> str | None:
-    available = values["train_subset"] or _images_for_training(values)
-    if values["search_subset"] > available:
-        return f"at most train_subset's {available:,} images (or 0 for all of them)"
-    return None
+def _within_train_subset(name: str) -> Callable[[Mapping[str, Any], str], str | None]:
+    """A relation: the subset `name` (search_subset, study_subset) is drawn from train_subset's images."""
+
+    def check(values: Mapping[str, Any], notebook: str) -> str | None:
+        available = values["train_subset"] or _images_for_training(values)
+        if values[name] > available:
+            return f"at most train_subset's {available:,} images (or 0 for all of them)"
+        return None
+
+    return check
 
 
 def _initial_points_fit(values: Mapping[str, Any], notebook: str) -> str | None:
@@ -270,7 +302,8 @@ def _tuner_dir_holds_search(values: Mapping[str, Any], notebook: str) -> str | N
 RELATIONS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any], str], str | None]], ...] = (
     ("num_initial_points", ("num_initial_points", "max_trials"), _initial_points_fit),
     ("train_subset", ("train_subset", "validation_fraction"), _subset_fits("train_subset")),
-    ("search_subset", ("search_subset", "train_subset", "validation_fraction"), _search_subset_fits),
+    ("search_subset", ("search_subset", "train_subset", "validation_fraction"), _within_train_subset("search_subset")),
+    ("study_subset", ("study_subset", "train_subset", "validation_fraction"), _within_train_subset("study_subset")),
     ("baseline_train_subset", ("baseline_train_subset", "validation_fraction"), _subset_fits("baseline_train_subset")),
     ("strategy_train_subset", ("strategy_train_subset", "validation_fraction"), _subset_fits("strategy_train_subset")),
     ("tuner_dir", ("tuner_dir",), _tuner_dir_holds_search),

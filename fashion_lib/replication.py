@@ -589,6 +589,7 @@ def seed_verdicts(
     cnn_index = {int(seed): index for index, seed in enumerate(cnn_seeds)}
     per_seed: dict[str, list[str]] = {}
     figures: dict[str, list[str]] = {}
+    values: dict[str, list[Any]] = {}
     for seed in shared:
         found = prediction_findings(
             y_true,
@@ -601,15 +602,29 @@ def seed_verdicts(
         for key, value in found.items():
             per_seed.setdefault(key, []).append(judge(CLAIMS_BY_KEY[key], value))
             figures.setdefault(key, []).append(value["text"])
+            values.setdefault(key, []).append(value["value"])
     return {
         key: {
             "seeds": [int(seed) for seed in shared],
             "verdicts": verdicts,
             "figures": figures[key],
-            "summary": summarise_verdicts(verdicts),
+            "summary": summarise_verdicts(verdicts) + seed_spread(values[key], ratio=key == "kendall_tau"),
         }
         for key, verdicts in per_seed.items()
     }
+
+
+def seed_spread(values: Sequence[Any], *, ratio: bool = False) -> str:
+    """ " (89.52–89.85%)": the range of a number claim's figures over several training seeds ("" otherwise)."""
+    numbers = [value for value in values if isinstance(value, int | float) and not isinstance(value, bool)]
+    if len(numbers) < 2 or len(numbers) != len(values):
+        return ""
+    low, high = min(numbers), max(numbers)
+    if low == high:
+        return f" ({low:.3f} each)" if ratio else f" ({low:.2%} each)"
+    if ratio:
+        return f" ({low:.3f}–{high:.3f})"
+    return f" ({low * 100:.2f}–{high:.2%})"
 
 
 def summarise_verdicts(verdicts: Sequence[str]) -> str:
@@ -640,6 +655,28 @@ def recipe(subject: str, spaces: dict[str, str | None], schedules: dict[str, str
     return ", ".join(f"{name.upper()} {label}" for name, label in labels.items())
 
 
+def budget(model_name: str, summary: dict[str, Any]) -> str:
+    """The budget that produced a model's figures, in words, from its `models.<name>` metrics: the search's
+    trials, their epochs and images, and the final trainings' seeds and epochs."""
+    trials = summary.get("trials")
+    epochs = summary.get("epochs_per_trial")
+    images = summary.get("search_images")
+    search = (
+        f"{trials} search trial{'s' if trials != 1 else ''}"
+        + (f" of {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else " of an unrecorded length")
+        + (f" on {images:,} images" if images else "")
+    )
+    trained = [int(run["epochs_trained"]) for run in summary.get("seed_runs", [])]
+    final = (
+        f"{len(trained)} final training{'s' if len(trained) != 1 else ''} of "
+        + (f"{trained[0]}" if len(set(trained)) == 1 else f"{min(trained)}–{max(trained)}")
+        + " epochs"
+        if trained
+        else "final training unrecorded"
+    )
+    return f"{model_name.upper()} budget: {search}; {final}."
+
+
 def replication_table(
     findings: dict[str, dict[str, Any]],
     *,
@@ -647,6 +684,7 @@ def replication_table(
     across_seeds: dict[str, dict[str, Any]] | None = None,
     replicate_rows: Sequence[dict[str, Any]] | None = None,
     schedules: dict[str, str | None] | None = None,
+    budgets: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready row per claim of `CLAIMS`, in order: the seed's figure, ours, the recipe and the verdict.
 
@@ -654,8 +692,10 @@ def replication_table(
         findings: our finding for every claim key (from the *_findings functions here).
         spaces: {"mlp": search space, "cnn": search space} of this run.
         across_seeds: `seed_verdicts`' result, for the claims it covers.
-        replicate_rows: the rows of the seed-method run (profile replicate), quoted beside ours by key.
+        replicate_rows: the rows of the seed-method run (profile replicate), quoted beside ours by key, with
+            that run's budget and spread over training seeds where it recorded them.
         schedules: {"mlp": final-training schedule, "cnn": ...} of this run (fashion_lib.config.SCHEDULES).
+        budgets: {"mlp": `budget(...)`, "cnn": ...}: each single-model row records its model's as "budget".
     """
     missing = [claim.key for claim in CLAIMS if claim.key not in findings]
     if missing:
@@ -678,13 +718,17 @@ def replication_table(
             "verdict": judge(claim, found),
             "note": claim.note,
         }
+        if budgets and claim.subject in budgets:
+            row["budget"] = budgets[claim.subject]
         if across_seeds and claim.key in across_seeds:
             row["across_seeds"] = across_seeds[claim.key]
         if claim.key in quoted:
-            row["replicate_run"] = {
-                "ours": quoted[claim.key]["ours"]["text"],
-                "verdict": quoted[claim.key]["verdict"],
-            }
+            source = quoted[claim.key]
+            row["replicate_run"] = {"ours": source["ours"]["text"], "verdict": source["verdict"]}
+            if "across_seeds" in source:
+                row["replicate_run"]["across_seeds"] = source["across_seeds"]["summary"]
+            if "budget" in source:
+                row["replicate_run"]["budget"] = source["budget"]
         rows.append(row)
     return rows
 
@@ -705,12 +749,19 @@ def recipe_sentence(rows: Sequence[dict[str, Any]]) -> str:
     return f"Our figure in every row comes from the same recipe, “{shared}” (the method above){exception}."
 
 
+def _quoted_text(quoted: dict[str, Any]) -> str:
+    """A quoted seed-method row: its figure, verdict, spread over training seeds and budget where recorded."""
+    details = [quoted["verdict"]] + [quoted[key] for key in ("across_seeds", "budget") if quoted.get(key)]
+    return f"{quoted['ours']} ({'; '.join(details)})"
+
+
 def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") -> pd.DataFrame:
     """The rows as a DataFrame for display: claim, seed, ours, recipe, rule, verdict, training seeds, note.
 
     The "recipe" column appears only when the model rows differ in it (`recipe_sentence` says a shared one),
     the "training seeds" column only when some claim was judged on more than one training seed, and the
-    `replicate_label` column (the seed-method run's figures) only when a label is given.
+    `replicate_label` column (the seed-method run's figures) only when a label is given. A row's note ends
+    with the budget that produced its model's figures, where the row records one.
     """
     several_seeds = any(len(row.get("across_seeds", {}).get("seeds", [])) > 1 for row in rows)
     per_row_recipe = shared_recipe(rows) is None
@@ -724,8 +775,8 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
             record["training seeds"] = row.get("across_seeds", {}).get("summary", "—")
         if replicate_label:
             quoted = row.get("replicate_run")
-            record[replicate_label] = f"{quoted['ours']} ({quoted['verdict']})" if quoted else "—"
-        record["note"] = row["note"]
+            record[replicate_label] = _quoted_text(quoted) if quoted else "—"
+        record["note"] = " ".join(part for part in (row["note"], row.get("budget", "")) if part)
         records.append(record)
     return pd.DataFrame(records)
 

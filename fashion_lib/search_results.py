@@ -30,8 +30,9 @@ class SearchResult:
     seconds to build and train the trial's model), then one column per hyperparameter, missing where the
     hyperparameter did not exist in that trial (e.g. units_2 when num_layers < 3): NaN in float columns,
     <NA> in integer ones (pandas' nullable Int64, so units stay integers). `search_images` is the number
-    of training images the trials trained on when this process ran the search, and `reused_from` the
-    folder of a search that was read rather than run (see `search_or_reuse`).
+    of training images the trials trained on when this process ran the search, `epochs_per_trial` the
+    epochs each trained, and `reused_from` the folder of a search that was read rather than run (see
+    `search_or_reuse`).
     """
 
     best_hyperparameters: dict[str, Any]
@@ -44,6 +45,8 @@ class SearchResult:
     stop_reason: str = "unknown"
     search_minutes: float = 0.0
     search_seconds: float | None = None
+    # Epochs each trial trained when this process ran the search (None for a search read from its folder).
+    epochs_per_trial: int | None = None
 
     @property
     def stop_description(self) -> str:

@@ -354,10 +354,10 @@ def train_and_record(
     history and probabilities are saved by `save_training_outputs`;
     every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
     `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
-    `evaluation.summarise`, the search's outcome, `seed_runs` (one dict per seed), `seed_summary` and
-    `recipe`: the schedule, the augmentation in words and, for a model trained on mirrored images,
-    `flip_tta_test_accuracy`, the first model's accuracy with test-time augmentation (image and mirror
-    averaged), recorded beside the plain figure, never instead of it.
+    `evaluation.summarise`, the search's outcome (with its `epochs_per_trial`), `seed_runs` (one dict per
+    seed), `seed_summary` and `recipe`: the schedule, the augmentation in words and, for a model trained on
+    mirrored images, `flip_tta_test_accuracy`, the first model's accuracy with test-time augmentation (image
+    and mirror averaged), recorded beside the plain figure, never instead of it.
     With `tensorboard_dir`, each seed's training logs its curves to `tensorboard_dir`/seed_<seed>.
     """
     from fashion_lib.search_space import build_from_hyperparameters
@@ -427,6 +427,7 @@ def train_and_record(
             "epochs_trained": rows[0]["epochs_trained"],
             "trials": len(search.trials),
             "search_images": search.search_images,
+            "epochs_per_trial": search.epochs_per_trial,
             "search_stop_reason": search.stop_reason,
             "search_minutes": search.search_minutes,
             "search_seconds": None if search.search_seconds is None else round(search.search_seconds, 1),

@@ -228,7 +228,7 @@ def run_search(
         overwrite=overwrite,
     )
     _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, callbacks)
-    return result_from_oracle(tuner.oracle, Path(tuner.project_dir))
+    return replace(result_from_oracle(tuner.oracle, Path(tuner.project_dir)), epochs_per_trial=int(epochs_per_trial))
 
 
 def _check_search_arguments(

@@ -290,7 +290,8 @@ def test_seed_verdicts_say_whether_a_verdict_holds_for_every_training_seed() -> 
     )
     assert across["mlp_shirt_accuracy"]["seeds"] == [1, 2, 3]
     assert across["mlp_shirt_accuracy"]["verdicts"] == ["consistent", "consistent", "lower"]
-    assert across["mlp_shirt_accuracy"]["summary"] == "consistent 2, lower 1 of 3 seeds"
+    assert across["mlp_shirt_accuracy"]["summary"] == "consistent 2, lower 1 of 3 seeds (50.00–70.00%)"
+    assert across["cnn_test_accuracy"]["summary"] == "consistent for all 3 training seeds (91.90% each)"
     assert across["mlp_shirt_accuracy"]["figures"][2].startswith("50.00%")
     assert across["cnn_best_class"]["summary"] == "consistent for all 3 training seeds"
     with pytest.raises(ValueError, match="share none"):
@@ -300,6 +301,58 @@ def test_seed_verdicts_say_whether_a_verdict_holds_for_every_training_seed() -> 
 def test_summarise_verdicts() -> None:
     assert replication.summarise_verdicts(["higher"]) == "higher (one training seed)"
     assert replication.summarise_verdicts(["higher"] * 3) == "higher for all 3 training seeds"
+
+
+@pytest.mark.parametrize(
+    ("values", "ratio", "spread"),
+    [([0.8952, 0.8985, 0.8977], False, " (89.52–89.85%)"), ([0.9, 0.91], True, " (0.900–0.910)"), ([0.9], False, "")],
+)
+def test_a_number_claims_spread_over_training_seeds(values, ratio, spread) -> None:
+    assert replication.seed_spread(values, ratio=ratio) == spread
+    assert replication.seed_spread(["Shirt", "Shirt"]) == ""
+
+
+CNN_METRICS = {
+    "trials": 10,
+    "epochs_per_trial": 30,
+    "search_images": 54000,
+    "seed_runs": [{"epochs_trained": 60}, {"epochs_trained": 47}, {"epochs_trained": 52}],
+}
+
+
+def test_the_budget_names_the_search_trials_their_length_and_the_final_trainings() -> None:
+    assert replication.budget("cnn", CNN_METRICS) == (
+        "CNN budget: 10 search trials of 30 epochs on 54,000 images; 3 final trainings of 47–60 epochs."
+    )
+    older = {"trials": 1, "seed_runs": [{"epochs_trained": 4}]}
+    assert replication.budget("mlp", older) == (
+        "MLP budget: 1 search trial of an unrecorded length; 1 final training of 4 epochs."
+    )
+
+
+def test_cnn_rows_state_their_budget_and_quote_the_seed_method_runs_budget_and_spread() -> None:
+    budgets = {"cnn": replication.budget("cnn", CNN_METRICS), "mlp": "MLP budget: x."}
+    quoted = [
+        {
+            "key": "cnn_test_accuracy",
+            "ours": {"text": "91.00% (90.4–91.6%)"},
+            "verdict": "lower",
+            "across_seeds": {"summary": "lower for all 3 training seeds (90.80–91.20%)"},
+            "budget": budgets["cnn"],
+        }
+    ]
+    rows = replication.replication_table(
+        _all_findings(), spaces={"mlp": "seed", "cnn": "seed"}, budgets=budgets, replicate_rows=quoted
+    )
+    by_key = {row["key"]: row for row in rows}
+    assert by_key["cnn_test_accuracy"]["budget"] == budgets["cnn"]
+    assert "budget" not in by_key["kendall_tau"] and "budget" not in by_key["data_balanced"]
+    frame = replication.table_frame(rows, replicate_label="seed-method run").set_index("claim")
+    cnn = frame.loc["CNN test accuracy"]
+    assert cnn["note"].endswith("3 final trainings of 47–60 epochs.")
+    assert cnn["seed-method run"] == (
+        "91.00% (90.4–91.6%) (lower; lower for all 3 training seeds (90.80–91.20%); " + budgets["cnn"] + ")"
+    )
 
 
 def _all_findings() -> dict:
@@ -421,5 +474,11 @@ def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> 
         assert (values["constant_epochs"], values["decay_rate"], values["patience"]) == (10, 0.1, 15)
         # The seed's best CNN epoch was around 40: the final training must be able to run past it.
         assert values["final_epochs"] > 45
+        assert values["training_seeds"] == 3
+    # The seed's CNN tuner ran "for 30 epochs"; of its MLP search it says "we tune in few epochs".
+    assert parameters["03_cnn"]["epochs_per_trial"] == 30 and parameters["02_mlp"]["epochs_per_trial"] == 5
+    cnn = parameters["03_cnn"]
+    assert cnn["study_architectures"] and cnn["study_epochs"] == 30 and cnn["study_ranking_epochs"] == "5,10,30"
+    assert cnn.get("study_subset", 0) == 0
     assert parameters["04_compare"]["replicate_profile"] == ""
     assert "Seed method" in profile["description"]

@@ -11,15 +11,17 @@ import time
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 
 from fashion_lib import config, report_check
 
 pytestmark = pytest.mark.report
 
-# Figures each page must show: the seed report's Figures 1-13 and the trial plots; 04_compare adds intervals,
+# Figures each page must show: the seed report's Figures 1-13 and the trial plots (03_cnn also the architecture
+# study's curves); 04_compare adds intervals,
 # vote weights, reliability diagrams, the accuracy comparison, two Grad-CAM galleries and a t-SNE map.
-EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 6, "04_compare": 10}
+EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 7, "04_compare": 10}
 QUICK_REPORT_COMMAND = [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"]
 
 
@@ -133,6 +135,20 @@ def test_metrics_contract(quick_report):
     assert sum(metrics["ensembles"]["weighted_soft_vote"]["weights"].values()) == pytest.approx(1.0)
     assert metrics["timings"]["total_s"] > 0 and metrics["peak_memory_mib"] > 0
     assert {"cpu_model", "cpu_flags", "onednn", "threads", "usable_cpus"} <= set(metrics["machine"])
+
+
+def test_the_quick_profile_runs_the_architecture_study_at_smoke_size_and_says_so(quick_report):
+    from fashion_lib import architecture_study
+
+    study = quick_report["metrics"][architecture_study.SECTION]
+    assert (study["epochs"], study["train_images"], study["ranking_epochs"]) == (3, 500, [1, 2, 3])
+    assert len(study["architectures"]) == 6 and set(study["picks"]) == {"1", "2", "3"}
+    histories = pd.read_csv(quick_report["runs"] / architecture_study.STUDY_FILE)
+    assert len(histories) == 6 * 3
+    page = (quick_report["report"] / "03_cnn.html").read_text()
+    assert "Does the length of the search" in page and "smoke-size study" in page
+    assert f"{study['picks']['3']['test_accuracy']:.2%}" in page
+    assert quick_report["metrics"]["models"]["cnn"]["epochs_per_trial"] == 2
 
 
 def test_the_quick_profile_trains_with_the_recipe_and_reports_tta_beside_the_plain_figure(quick_report):

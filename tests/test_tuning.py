@@ -213,11 +213,11 @@ def test_a_notebook_search_runs_on_its_subset_or_reuses_a_finished_one(
         num_initial_points=1,
         batch_size=64,
     )
-    assert (ran.search_images, ran.reused_from, len(ran.trials)) == (TRAIN_SIZE, None, 1)
+    assert (ran.search_images, ran.epochs_per_trial, ran.reused_from, len(ran.trials)) == (TRAIN_SIZE, 1, None, 1)
 
     finished, original = mlp_search
     reused = search_or_reuse("mlp", _splits(small_split), directory=tmp_path / "run", reuse_directory=finished)
-    assert reused.reused_from == finished and reused.search_images is None
+    assert reused.reused_from == finished and reused.search_images is None and reused.epochs_per_trial is None
     assert reused.best_hyperparameters == original.best_hyperparameters
     # The run keeps its own copy of the trials it reused.
     pd.testing.assert_frame_equal(load_search(tmp_path / "run", "mlp").trials, original.trials)
