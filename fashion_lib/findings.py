@@ -16,6 +16,8 @@ from typing import Any
 
 from scipy import stats
 
+from fashion_lib import replication
+
 SCHEDULE_WORDS = {
     "cosine": "the cosine recipe (a short warm-up, then the learning rate falls along a cosine to zero over a fixed "
     "number of epochs)",
@@ -219,7 +221,11 @@ def seed_claims(metrics: dict[str, Any]) -> Finding:
     by_key = {row["key"]: row for row in rows}
     consistent = tally.get("consistent", 0)
     lead = f"{consistent} of the seed report's {len(rows)} claims hold in this run"
-    rest = ", ".join(f"{count} {verdict}" for verdict, count in tally.most_common() if verdict != "consistent")
+    rest = ", ".join(
+        f"{count} {replication.VERDICT_PHRASES[verdict][count != 1]}"
+        for verdict, count in tally.most_common()
+        if verdict != replication.CONSISTENT
+    )
     headline = "; ".join(
         f"{_model_label(metrics, model)} {by_key[f'{model}_test_accuracy']['seed_figure']} against "
         f"{by_key[f'{model}_test_accuracy']['ours']['text']}, {by_key[f'{model}_test_accuracy']['verdict']}"

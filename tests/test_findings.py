@@ -89,7 +89,7 @@ def test_the_baseline_finding_compares_intervals(run_metrics) -> None:
 def test_the_seed_claims_are_tallied_with_the_headline_accuracies(run_metrics) -> None:
     text = texts(run_metrics)["seed_claims"]
     assert text.startswith("2 of the seed report's 6 claims hold in this run.")
-    assert "The others: 2 higher, 2 lower" in text
+    assert "The others: 2 are higher here, 2 are lower here" in text
     assert "MLP 88.1% against 88.43%, higher; CNN 92.6% against 93.21%, higher" in text
 
 
