@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import config
+from fashion_lib import cache, config, locks
 from fashion_lib.results import METRICS_FILE
-from fashion_lib.storage import atomic_write_text
+from fashion_lib.storage import atomic_write_json, atomic_write_text
 
 HISTORY = "history"
 RUNS_PAGE = "runs.html"
@@ -110,13 +110,44 @@ def new_run_id(profile: str, name: str | None, *, started: float) -> str:
     return run_id
 
 
+def latest_metrics(profile: str) -> dict[str, Any]:
+    """The latest run's metrics.json, or, when that is missing or unreadable, the copy its state file keeps."""
+    metrics = _read_metrics(config.report_dir(profile))
+    if metrics:
+        return metrics
+    kept = (cache.read_state(config.run_dir(profile)).get("published") or {}).get("metrics")
+    return kept if isinstance(kept, dict) else {}
+
+
+def latest_run_id(profile: str) -> str | None:
+    """The id of the profile's latest run, or None when it has none (or none that says its id)."""
+    run_id = (latest_metrics(profile).get("run") or {}).get("id")
+    return str(run_id) if run_id else None
+
+
+def latest_history_id(profile: str) -> str | None:
+    """The id of the profile's most recently finished earlier run, or None when its history is empty."""
+    report_history, _ = history_dirs(profile)
+    if not report_history.is_dir():
+        return None
+    entries = [path for path in report_history.iterdir() if path.is_dir()]
+    return max(entries, key=_finished_of).name if entries else None
+
+
 def archive_latest(profile: str) -> str | None:
-    """Move the profile's latest run (pages and run folder) into its history; returns its id, or None if none."""
+    """Move the profile's latest run (pages and run folder) into its history; returns its id, or None if none.
+
+    A latest run whose metrics.json went missing gets it back from its state file's copy first, so that it keeps its
+    id and numbers in the history.
+    """
     report_dir, run_dir = config.report_dir(profile), config.run_dir(profile)
     if not report_dir.is_dir():
         # A run folder without a report is a run that was never published whole: nothing to keep.
         shutil.rmtree(run_dir, ignore_errors=True)
         return None
+    metrics = latest_metrics(profile)
+    if metrics and not _read_metrics(report_dir):
+        atomic_write_json(report_dir / METRICS_FILE, metrics)
     run_id = _run_id_of(report_dir) if (report_dir / METRICS_FILE).is_file() else "unnamed"
     report_history, runs_history = history_dirs(profile)
     for source, target in ((report_dir, report_history / run_id), (run_dir, runs_history / run_id)):
@@ -158,7 +189,7 @@ def _finished_of(report_dir: Path) -> str:
 
 
 def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
-    metrics = _read_metrics(report_dir)
+    metrics = latest_metrics(profile) if latest else _read_metrics(report_dir)
     run = metrics.get("run") or {}
     models = metrics.get("models") or {}
     ensembles = metrics.get("ensembles") or {}
@@ -167,7 +198,7 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         profile=profile,
         run_id=str(run.get("id") or report_dir.name),
         name=run.get("name"),
-        finished=_finished_of(report_dir),
+        finished=str(run.get("finished") or _finished_of(report_dir)),
         duration_s=(metrics.get("timings") or {}).get("total_s"),
         accuracies={
             "MLP": (models.get("mlp") or {}).get("test_accuracy"),
@@ -179,7 +210,7 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         executed=[
             notebook
             for notebook, status in ((metrics.get("cache") or {}).get("notebooks") or {}).items()
-            if status.get("status") in ("ran", "resumed")
+            if status.get("status") in ("ran", "resumed", "repaired")
         ],
         report_dir=report_dir,
         latest=latest,
@@ -195,13 +226,40 @@ def list_runs(profile: str | None = None) -> list[RunEntry]:
     entries = []
     for name in [profile] if profile else sorted(names - {HISTORY}):
         runs = []
-        if (config.report_dir(name) / METRICS_FILE).is_file():
+        if config.report_dir(name).is_dir() and latest_metrics(name):
             runs.append(_entry(name, config.report_dir(name), latest=True))
         report_history, _ = history_dirs(name)
         if report_history.is_dir():
             runs += [_entry(name, path, latest=False) for path in report_history.iterdir() if path.is_dir()]
         entries += sorted(runs, key=lambda entry: entry.finished, reverse=True)
     return entries
+
+
+def unfinished_runs(profile: str | None = None) -> list[str]:
+    """One line per run of a profile (or of every profile) that is in progress, or was interrupted and resumes."""
+    if profile is not None:
+        profiles = [profile]
+    elif config.RUNS_DIR.is_dir():
+        names = [path.name for path in config.RUNS_DIR.iterdir() if path.name.startswith(".")]
+        profiles = sorted({name[1:].rsplit(".", 1)[0] for name in names if name.endswith((".lock", ".partial"))})
+    else:
+        profiles = []
+    lines = []
+    for name in profiles:
+        state = cache.read_state(config.run_dir(name).with_name(f".{name}.partial"))
+        finished = [notebook for notebook in state["notebooks"]]
+        running = state.get("running") or {}
+        done = f"finished: {', '.join(finished)}" if finished else "no notebook finished yet"
+        holder = locks.current_holder(name)
+        if holder is not None:
+            now = f"; running {running['notebook']} since {running['started'].replace('T', ' ')}" if running else ""
+            lines.append(f"{name}: a run is in progress (process {holder.pid}, started {holder.started}; {done}{now})")
+        elif finished or running:
+            lines.append(
+                f"{name}: an interrupted run ({done}); `python -m fashion_lib report --profile {name}` resumes it, "
+                "`--fresh` discards it"
+            )
+    return lines
 
 
 def _percent(value: float | None) -> str:
@@ -212,9 +270,12 @@ def _changes(entry: RunEntry) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(entry.changed_parameters.items())) or "as profile"
 
 
-def format_runs(entries: list[RunEntry]) -> str:
-    """The runs as a plain-text table, one line each."""
+def format_runs(entries: list[RunEntry], unfinished: list[str] | None = None) -> str:
+    """The runs as a plain-text table, one line each, then the unfinished ones (`unfinished_runs`)."""
+    unfinished = unfinished or []
     if not entries:
+        if unfinished:
+            return "\n".join(["No finished runs yet.", *unfinished])
         return "No finished runs yet: `python -m fashion_lib report --profile quick` makes one."
     header = f"{'profile':<10} {'run':<22} {'finished':<19} {'time':>7} {'MLP':>7} {'CNN':>7} {'ensemble':>8}  changes"
     lines = [header]
@@ -227,7 +288,7 @@ def format_runs(entries: list[RunEntry]) -> str:
             f"{_percent(entry.accuracies['best ensemble']):>8}  {_changes(entry)}"
         )
     lines.append("* the latest run, in report/<profile>/; earlier ones are in report/history/<profile>/<run>/")
-    return "\n".join(lines)
+    return "\n".join([*lines, *unfinished])
 
 
 def runs_page(entries: list[RunEntry]) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,54 @@ def describe_write_error(error: OSError) -> str:
     else:
         advice = "check the disk and the folder"
     return (
-        f"could not write the outputs: {error.strerror or error}{where}. {advice.capitalize()}, then rerun; "
-        "files already in place were not replaced (a report keeps its unfinished run in .partial folders)."
+        f"could not write the outputs: {error.strerror or error}{where}. {advice[0].upper()}{advice[1:]}, then "
+        "rerun; files already in place were not replaced (a report keeps its unfinished run's finished notebooks "
+        "in .partial folders, which the next run reuses and `--fresh` discards)."
     )
+
+
+class NotEnoughSpace(ValueError):
+    """A disk has less free space than the outputs about to be written need."""
+
+
+def folder_size(path: Path) -> int:
+    """The bytes the files under a folder take (0 for a folder that does not exist)."""
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) if path.is_dir() else 0
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_free_space(needs: Mapping[Path, int], *, what: str) -> None:
+    """Refuse, before writing, outputs that would not fit: folders on one disk add their needs up.
+
+    Args:
+        needs: the bytes each folder is about to receive (it need not exist yet).
+        what: what needs the room, for the message ("A run of profile 'quick'").
+
+    Raises:
+        NotEnoughSpace: a disk has less free space than its folders need; the message gives both numbers.
+    """
+    disks: dict[int, tuple[Path, int, list[Path]]] = {}
+    for folder, need in needs.items():
+        existing = _existing(Path(folder))
+        anchor, total, folders = disks.get(existing.stat().st_dev, (existing, 0, []))
+        disks[existing.stat().st_dev] = (anchor, total + need, [*folders, Path(folder)])
+    for anchor, need, folders in disks.values():
+        free = shutil.disk_usage(anchor).free
+        if free < need:
+            raise NotEnoughSpace(
+                f"{what} needs about {_megabytes(need)} free for {' and '.join(map(str, folders))}, and that disk "
+                f"has {_megabytes(free)}: free space on it, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at "
+                "a disk with room, then rerun."
+            )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def atomic_write_bytes(target: str | Path, payload: bytes) -> None:
