@@ -247,7 +247,7 @@ def unfinished_runs(profile: str | None = None) -> list[str]:
     lines = []
     for name in profiles:
         state = cache.read_state(config.run_dir(name).with_name(f".{name}.partial"))
-        finished = [notebook for notebook in state["notebooks"]]
+        finished = list(state["notebooks"])
         running = state.get("running") or {}
         done = f"finished: {', '.join(finished)}" if finished else "no notebook finished yet"
         holder = locks.current_holder(name)
@@ -255,9 +255,10 @@ def unfinished_runs(profile: str | None = None) -> list[str]:
             now = f"; running {running['notebook']} since {running['started'].replace('T', ' ')}" if running else ""
             lines.append(f"{name}: a run is in progress (process {holder.pid}, started {holder.started}; {done}{now})")
         elif finished or running:
+            cut_short = f"; {running['notebook']} was cut short" if running else ""
             lines.append(
-                f"{name}: an interrupted run ({done}); `python -m fashion_lib report --profile {name}` resumes it, "
-                "`--fresh` discards it"
+                f"{name}: an interrupted run ({done}{cut_short}); `python -m fashion_lib report --profile {name}` "
+                "resumes it, `--fresh` discards it"
             )
     return lines
 
