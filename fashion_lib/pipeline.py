@@ -34,6 +34,8 @@ NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
     ("cnn", "03_cnn", "The CNN"),
     ("compare", "04_compare", "Comparison and ensembles"),
 )
+# What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
+PAGE_TEMPLATE_BYTES = 300_000
 # Parameters the pipeline sets itself; a profile cannot.
 RESERVED = {"profile", "run_dir"}
 VERSIONED_PACKAGES = (
@@ -418,9 +420,9 @@ def run_report(
             print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
         started_at, started = time.time(), time.perf_counter()
         run_id = history.new_run_id(profile_name, name, started=started_at)
+        _check_space(profile_name, run_stage, report_stage, fresh=fresh)
         staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
         published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
-        _check_space(profile_name, run_stage, report_stage)
         _say_what_forcing_discards(staging, first_forced, force=force)
         environment = {"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()}
         interrupted = staging.state.get("running") or {}
@@ -492,8 +494,11 @@ def run_report(
             try:
                 with _kernels_end_at_once():
                     execute_notebook(notebook, output, values)
-            except BaseException:
+            except BaseException as error:
                 _remove_invalid_notebook(output)
+                if isinstance(error, OSError) and error.filename is None and error.errno in storage.NO_SPACE:
+                    # This process writes only the executed copy (the kernel writes the rest): name it.
+                    error.filename = str(output)
                 raise
             timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
             files = cache.written_files(before, cache.snapshot(run_stage))
@@ -594,10 +599,11 @@ def _render(
     """Render the pages the staging lacks and the PDF (or take the published one); returns the pages and the PDF's."""
     print("Rendering HTML and PDF", flush=True)
     executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
-    # Each page holds about its notebook's size (the figures embedded), the combined page and the PDF as much again.
-    storage.check_free_space(
-        {staging.report_dir: 3 * sum(path.stat().st_size for path in executed)}, what="The report's pages"
-    )
+    # Each page holds about its notebook's size (the figures embedded) and nbconvert's template; the combined page
+    # and the PDF take as much again.
+    notebooks = sum(path.stat().st_size for path in executed)
+    need = 3 * notebooks + (len(executed) + 1) * PAGE_TEMPLATE_BYTES
+    storage.check_free_space({staging.report_dir: need}, what="the report's pages")
     pages = {}
     for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
         page = staging.report_dir / f"{notebook}.html"
@@ -610,10 +616,11 @@ def _render(
     return pages, *_write_pdf(executed, staging.report_dir, show_code=show_code)
 
 
-def _check_space(profile_name: str, run_stage: Path, report_stage: Path) -> None:
+def _check_space(profile_name: str, run_stage: Path, report_stage: Path, *, fresh: bool) -> None:
     """Refuse to start a run whose outputs would not fit: a run needs about the room the profile's last run takes.
 
-    What the staging already holds (an interrupted run's finished notebooks) counts as written.
+    What the staging already holds (an interrupted run's finished notebooks, unless `fresh`) counts as written.
+    A profile's first run has nothing to go by and is not checked here.
     """
     run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
     if not report_dir.is_dir():
@@ -623,10 +630,10 @@ def _check_space(profile_name: str, run_stage: Path, report_stage: Path) -> None
             return
         run_dir, report_dir = runs_history / latest, report_history / latest
     needs = {
-        stage: max(storage.folder_size(source) - storage.folder_size(stage), 0)
+        stage: max(storage.folder_size(source) - (0 if fresh else storage.folder_size(stage)), 0)
         for stage, source in ((run_stage, run_dir), (report_stage, report_dir))
     }
-    storage.check_free_space(needs, what=f"A run of profile '{profile_name}' (the size of its last run)")
+    storage.check_free_space(needs, what=f"a run of profile '{profile_name}' (as large as its last run)")
 
 
 def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: bool) -> None:

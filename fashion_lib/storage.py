@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# The errors of a write that ran out of room.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -66,7 +69,7 @@ def _sync_folder(folder: Path) -> None:
 def describe_write_error(error: OSError) -> str:
     """One line for an output that could not be written: what failed, where, and what to do."""
     where = f" ({error.filename})" if error.filename else ""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if error.errno in NO_SPACE:
         advice = "free space on that disk, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at one with room"
     elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         advice = "make the folder writable, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a writable one"
@@ -99,7 +102,7 @@ def check_free_space(needs: Mapping[Path, int], *, what: str) -> None:
 
     Args:
         needs: the bytes each folder is about to receive (it need not exist yet).
-        what: what needs the room, for the message ("A run of profile 'quick'").
+        what: what needs the room, for the message ("the report's pages").
 
     Raises:
         NotEnoughSpace: a disk has less free space than its folders need; the message gives both numbers.
@@ -107,15 +110,16 @@ def check_free_space(needs: Mapping[Path, int], *, what: str) -> None:
     disks: dict[int, tuple[Path, int, list[Path]]] = {}
     for folder, need in needs.items():
         existing = _existing(Path(folder))
-        anchor, total, folders = disks.get(existing.stat().st_dev, (existing, 0, []))
-        disks[existing.stat().st_dev] = (anchor, total + need, [*folders, Path(folder)])
+        device = existing.stat().st_dev
+        anchor, total, folders = disks.get(device, (existing, 0, []))
+        disks[device] = (anchor, total + need, [*folders, Path(folder)])
     for anchor, need, folders in disks.values():
         free = shutil.disk_usage(anchor).free
         if free < need:
             raise NotEnoughSpace(
-                f"{what} needs about {_megabytes(need)} free for {' and '.join(map(str, folders))}, and that disk "
-                f"has {_megabytes(free)}: free space on it, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at "
-                "a disk with room, then rerun."
+                f"not enough space for {what}: about {_megabytes(need)} needed in "
+                f"{' and '.join(map(str, folders))}, and that disk has {_megabytes(free)} free. Free space on it, or "
+                "point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a disk with room, then rerun."
             )
 
 
