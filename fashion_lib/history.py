@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class RunEntry:
     executed: list[str]
     report_dir: Path
     latest: bool
+    # The notebooks whose outputs failed the check when the run moved to the history, and were removed.
+    damaged: list[str] = field(default_factory=list)
 
 
 def history_dirs(profile: str) -> tuple[Path, Path]:
@@ -134,19 +136,27 @@ def latest_history_id(profile: str) -> str | None:
     return max(entries, key=_finished_of).name if entries else None
 
 
-def archive_latest(profile: str) -> str | None:
-    """Move the profile's latest run (pages and run folder) into its history; returns its id, or None if none.
+def archive_latest(profile: str) -> tuple[str | None, dict[str, str]]:
+    """Move the profile's latest run (pages and run folder) into its history, keeping only outputs that pass the check.
 
     A latest run whose metrics.json went missing gets it back from its state file's copy first, so that it keeps its
-    id and numbers in the history.
+    id and numbers in the history. The outputs of a notebook that fail the check (a file changed or missing since
+    the notebook wrote it) are removed from the run, which records that under `run.damaged` in its metrics.json.
+
+    Returns:
+        The run's id (None if there was no latest run) and, per damaged notebook, what failed the check.
     """
     report_dir, run_dir = config.report_dir(profile), config.run_dir(profile)
     if not report_dir.is_dir():
         # A run folder without a report is a run that was never published whole: nothing to keep.
         shutil.rmtree(run_dir, ignore_errors=True)
-        return None
+        return None, {}
     metrics = latest_metrics(profile)
     if metrics and not _read_metrics(report_dir):
+        atomic_write_json(report_dir / METRICS_FILE, metrics)
+    damaged = _remove_damaged_outputs(run_dir, report_dir)
+    if damaged and metrics:
+        metrics.setdefault("run", {})["damaged"] = damaged
         atomic_write_json(report_dir / METRICS_FILE, metrics)
     run_id = _run_id_of(report_dir) if (report_dir / METRICS_FILE).is_file() else "unnamed"
     report_history, runs_history = history_dirs(profile)
@@ -155,7 +165,24 @@ def archive_latest(profile: str) -> str | None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(target, ignore_errors=True)
             shutil.move(source, target)
-    return run_id
+    return run_id, damaged
+
+
+def _remove_damaged_outputs(run_dir: Path, report_dir: Path) -> dict[str, str]:
+    """Remove the files, executed copy and page of each notebook of a run whose outputs fail the check."""
+    damaged = {}
+    for notebook, record in cache.read_state(run_dir)["notebooks"].items():
+        # A record without digests (a run made before they were kept) cannot be checked; it is kept as it is.
+        if "digests" not in record:
+            continue
+        executed = report_dir / "notebooks" / f"{notebook}.ipynb"
+        reason = cache.damaged_output(record, run_dir, executed)
+        if reason is not None:
+            damaged[notebook] = reason
+            cache.remove_files(run_dir, record["files"])
+            executed.unlink(missing_ok=True)
+            (report_dir / f"{notebook}.html").unlink(missing_ok=True)
+    return damaged
 
 
 def prune(profile: str, keep: int) -> list[str]:
@@ -214,6 +241,7 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         ],
         report_dir=report_dir,
         latest=latest,
+        damaged=sorted(run.get("damaged") or {}),
     )
 
 
@@ -268,7 +296,10 @@ def _percent(value: float | None) -> str:
 
 
 def _changes(entry: RunEntry) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(entry.changed_parameters.items())) or "as profile"
+    changes = ", ".join(f"{key}={value}" for key, value in sorted(entry.changed_parameters.items())) or "as profile"
+    if entry.damaged:
+        changes += f" (outputs of {', '.join(entry.damaged)} failed the check and were removed)"
+    return changes
 
 
 def format_runs(entries: list[RunEntry], unfinished: list[str] | None = None) -> str:

@@ -660,7 +660,9 @@ def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: in
             if latest.is_dir():
                 os.replace(latest, aside)
     else:
-        history.archive_latest(profile_name)
+        archived, damaged = history.archive_latest(profile_name)
+        for notebook, reason in damaged.items():
+            print(f"Run {archived} moves to the history without the outputs of {notebook}: {reason}.", flush=True)
     os.replace(run_stage, run_dir)
     os.replace(report_stage, report_dir)
     if replace_latest:

@@ -307,3 +307,21 @@ def test_ctrl_c_ends_the_kernel_and_the_command_with_one_line(project, write_sta
     err = capfd.readouterr().err
     assert err.endswith("\ninterrupted\n")
     assert "Traceback" not in err and "ZMQError" not in err
+
+
+def test_a_damaged_run_moves_to_the_history_without_its_damaged_outputs(project, capsys):
+    first = report()
+    model = config.run_dir("quick") / "cnn.keras"
+    model.write_text("")
+    capsys.readouterr()
+
+    report("compare.tsne_samples=70")
+    out = capsys.readouterr().out
+    assert f"Run {first.run_id} moves to the history without the outputs of 03_cnn: {model} is not the file" in out
+    report_history, runs_history = history.history_dirs("quick")
+    assert not (runs_history / first.run_id / "cnn.keras").exists()
+    assert not (report_history / first.run_id / "notebooks" / "03_cnn.ipynb").exists()
+    assert (runs_history / first.run_id / "mlp.keras").read_text() == "2"
+    [earlier] = [entry for entry in history.list_runs("quick") if not entry.latest]
+    assert earlier.run_id == first.run_id and earlier.damaged == ["03_cnn"]
+    assert "(outputs of 03_cnn failed the check and were removed)" in history.format_runs([earlier])
