@@ -429,16 +429,17 @@ def run_report(
 
         timings: dict[str, float] = {}
         statuses: dict[str, dict[str, Any]] = {}
+        # Whether each notebook, given the latest run's outputs of the ones before it, would have the latest run's
+        # key: then this run repeats the latest (the same notebooks, parameters, code and data).
+        as_latest: list[bool] = []
         for index, (_, notebook, title) in enumerate(NOTEBOOKS):
             settled = staging.state["notebooks"]
-            key = cache.notebook_key(
-                notebook,
-                parameters,
-                source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-                environment=environment,
-                upstream_outputs={name: record["outputs"] for name, record in settled.items()},
-                quoted_runs=_quoted_runs(parameters[notebook], profile_name),
-            )["key"]
+            key = _key(notebook, parameters, environment, settled, profile_name)
+            previous = published["notebooks"].get(notebook)
+            as_latest.append(
+                previous is not None
+                and previous.get("key") == _key(notebook, parameters, environment, published["notebooks"], profile_name)
+            )
             line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
             kept, damage = settled.get(notebook), ""
             if index < first_forced:
@@ -447,7 +448,6 @@ def run_report(
                     print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
                     statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
                     continue
-            previous = published["notebooks"].get(notebook)
             repair = False
             if index < first_forced:
                 published_damage = _verify(previous, key, run_dir, report_dir, notebook)
@@ -522,10 +522,10 @@ def run_report(
 
         kinds = {status["status"] for status in statuses.values()}
         all_reused = kinds == {"reused"}
-        # A run whose notebooks all match the latest run's keys (reused, or run again because their outputs failed
-        # the check) repeats it: it replaces the latest run instead of pushing it into the history, so that reruns
-        # never evict real runs.
-        repeats = report_dir.is_dir() and kinds <= {"reused", "repaired"}
+        # A run that repeats the latest one (its notebooks reused, or run again because outputs failed the check)
+        # replaces it instead of pushing it into the history, so that reruns never evict real runs. --force and
+        # --from ask for a new run.
+        repeats = report_dir.is_dir() and first_forced == len(NOTEBOOKS) and all(as_latest)
         unchanged = _published_metrics(published) if all_reused and repeats else None
         try:
             pages, pdf_name, pdf_note = _render(
@@ -565,10 +565,11 @@ def run_report(
                     "versions": environment["versions"],
                     "machine": machine_identity(),
                 }
-                if "repaired" in kinds and repeats:
+                if repeats:
+                    why = "whose outputs failed the check" if "repaired" in kinds else "which it repeats"
                     print(
-                        f"Run {run_id} replaces run {history.latest_run_id(profile_name)}, whose outputs failed the "
-                        "check: same notebooks, parameters, code and data, so the damaged copy is not kept."
+                        f"Run {run_id} replaces run {history.latest_run_id(profile_name)}, {why}: same notebooks, "
+                        "parameters, code and data, so the history gets no second copy of it."
                     )
             atomic_write_json(report_stage / METRICS_FILE, metrics)
             atomic_write_text(
@@ -585,6 +586,24 @@ def run_report(
             raise
         _publish(profile_name, run_stage, report_stage, keep=keep, replace_latest=repeats)
     return ReportResult(report_dir, run_dir, metrics, pdf_note, timings, run_id=run_id, statuses=statuses)
+
+
+def _key(
+    notebook: str,
+    parameters: dict[str, dict[str, Any]],
+    environment: dict[str, Any],
+    upstream: dict[str, dict[str, Any]],
+    profile_name: str,
+) -> str:
+    """A notebook's cache key, given the records of the notebooks before it (their outputs' digests)."""
+    return cache.notebook_key(
+        notebook,
+        parameters,
+        source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+        environment=environment,
+        upstream_outputs={name: record.get("outputs") for name, record in upstream.items()},
+        quoted_runs=_quoted_runs(parameters[notebook], profile_name),
+    )["key"]
 
 
 def _published_metrics(published: dict[str, Any]) -> dict[str, Any] | None:
