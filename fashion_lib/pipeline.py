@@ -36,6 +36,9 @@ NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
 )
 # What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
 PAGE_TEMPLATE_BYTES = 300_000
+# The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
+# (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
+FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
 # Parameters the pipeline sets itself; a profile cannot.
 RESERVED = {"profile", "run_dir"}
 VERSIONED_PACKAGES = (
@@ -638,21 +641,22 @@ def _render(
 def _check_space(profile_name: str, run_stage: Path, report_stage: Path, *, fresh: bool) -> None:
     """Refuse to start a run whose outputs would not fit: a run needs about the room the profile's last run takes.
 
-    What the staging already holds (an interrupted run's finished notebooks, unless `fresh`) counts as written.
-    A profile's first run has nothing to go by and is not checked here.
+    A profile's first run is asked for FIRST_RUN_BYTES. What the staging already holds (an interrupted run's
+    finished notebooks, unless `fresh`) counts as written.
     """
     run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
+    what = f"a run of profile '{profile_name}' (as large as its last run)"
     if not report_dir.is_dir():
         report_history, runs_history = history.history_dirs(profile_name)
         latest = history.latest_history_id(profile_name)
-        if latest is None:
-            return
-        run_dir, report_dir = runs_history / latest, report_history / latest
-    needs = {
-        stage: max(storage.folder_size(source) - (0 if fresh else storage.folder_size(stage)), 0)
-        for stage, source in ((run_stage, run_dir), (report_stage, report_dir))
-    }
-    storage.check_free_space(needs, what=f"a run of profile '{profile_name}' (as large as its last run)")
+        run_dir, report_dir = (runs_history / latest, report_history / latest) if latest else (None, None)
+    if run_dir is None or report_dir is None:
+        sizes = {run_stage: FIRST_RUN_BYTES["runs"], report_stage: FIRST_RUN_BYTES["report"]}
+        what = f"a first run of profile '{profile_name}' (at least what a quick run writes)"
+    else:
+        sizes = {run_stage: storage.folder_size(run_dir), report_stage: storage.folder_size(report_dir)}
+    needs = {stage: max(size - (0 if fresh else storage.folder_size(stage)), 0) for stage, size in sizes.items()}
+    storage.check_free_space(needs, what=what)
 
 
 def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: bool) -> None:

@@ -114,6 +114,9 @@ def check_free_space(needs: Mapping[Path, int], *, what: str) -> None:
         anchor, total, folders = disks.get(device, (existing, 0, []))
         disks[device] = (anchor, total + need, [*folders, Path(folder)])
     for anchor, need, folders in disks.values():
+        # A folder that cannot be written at all is left to the write, whose error says why.
+        if not os.access(anchor, os.W_OK):
+            continue
         free = shutil.disk_usage(anchor).free
         if free < need:
             raise NotEnoughSpace(

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fashion_lib import config, storage
+from fashion_lib import config, pipeline, storage
 from fashion_lib.cli import main
 from fashion_lib.pipeline import NOTEBOOKS
 
@@ -135,6 +135,8 @@ def test_a_full_report_disk_leaves_no_cut_off_notebook(tmp_path, monkeypatch, ca
     write_stand_ins(notebooks, {"04_compare": PRINT_MEGABYTES})
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    # A disk that fills up during the run: the first run's check before the notebooks is left out.
+    monkeypatch.setattr(pipeline, "FIRST_RUN_BYTES", {"report": 0, "runs": 0})
     with small_filesystem(tmp_path / "disk", size="2m") as disk:
         monkeypatch.setattr(config, "REPORT_DIR", disk / "report")
         assert main(["report", "--profile", "quick"]) == 1
@@ -146,6 +148,20 @@ def test_a_full_report_disk_leaves_no_cut_off_notebook(tmp_path, monkeypatch, ca
         assert sorted(path.name for path in staged.iterdir()) == [f"{n}.ipynb" for _, n, _ in NOTEBOOKS[:3]]
         every_json_file_is_valid(disk / "report")
         every_json_file_is_valid(tmp_path / "runs")
+
+
+def test_a_first_run_on_a_2_mb_report_disk_is_refused_before_any_notebook(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    with small_filesystem(tmp_path / "disk", size="2m") as disk:
+        monkeypatch.setattr(config, "REPORT_DIR", disk / "report")
+        assert main(["report", "--profile", "quick"]) == 1
+        out, error = capsys.readouterr()
+        assert out == "" and error.count("\n") == 1
+        assert error.startswith(
+            "error: not enough space for a first run of profile 'quick' (at least what a quick run writes): about "
+            f"5.0 MB needed in {disk / 'report' / '.quick.partial'}, and that disk has 2.1 MB free."
+        )
+        assert not (disk / "report").exists()
 
 
 def test_a_run_larger_than_the_free_space_is_refused_before_any_notebook(tmp_path, monkeypatch, capsys):
