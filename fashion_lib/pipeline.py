@@ -604,7 +604,7 @@ def _key(
         parameters,
         source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
         environment=environment,
-        upstream_outputs={name: record.get("outputs") for name, record in upstream.items()},
+        upstream_outputs={name: (upstream.get(name) or {}).get("outputs") for _, name, _ in NOTEBOOKS},
         quoted_runs=_quoted_runs(parameters[notebook], profile_name),
     )["key"]
 
