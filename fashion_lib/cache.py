@@ -3,7 +3,8 @@
 A notebook of a report run is executed again only when its key changes. The key hashes the notebook's source, its
 parameters, the `fashion_lib` code, the installed package versions, the data, and what it takes from the notebooks
 before it. The run folder's state file (`pipeline.json`) records, per finished notebook, its key, the files it
-wrote and the metrics it recorded, so that a later run can copy exactly those and rerun the rest.
+wrote, the metrics it recorded and a content digest of each of those and of its executed copy, so that a later run
+can check them, copy exactly those and rerun the rest (and a notebook whose outputs changed since).
 """
 
 from __future__ import annotations
@@ -162,9 +163,53 @@ def merge_metrics(base: dict[str, Any], addition: Mapping[str, Any]) -> dict[str
     return base
 
 
-def outputs_digest(run_dir: Path, files: list[str], metrics: Mapping[str, Any]) -> str:
-    """SHA-256 of what a notebook produced: its files' contents and the metrics it recorded."""
-    return _digest({"files": {name: _file_digest(run_dir / name) for name in files}, "metrics": metrics})
+def output_digests(run_dir: Path, files: list[str], executed: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The content digests of what a finished notebook produced, as its record keeps them.
+
+    Args:
+        run_dir: the run folder holding `files` (relative paths).
+        executed: the notebook's executed copy.
+        metrics: what the notebook recorded in metrics.json.
+
+    Returns:
+        "digests" (each file's SHA-256), "notebook_digest", "metrics_digest", and "outputs": one digest of the
+        files and metrics together, which the key of a notebook reading them takes in.
+    """
+    digests = {name: _file_digest(run_dir / name) for name in files}
+    return {
+        "digests": digests,
+        "notebook_digest": _file_digest(executed),
+        "metrics_digest": _digest(metrics),
+        "outputs": _digest({"files": digests, "metrics": metrics}),
+    }
+
+
+def damaged_output(record: Mapping[str, Any], run_dir: Path, executed: Path) -> str | None:
+    """What of a finished notebook's outputs is missing or differs from what it wrote, in words; None if nothing.
+
+    The files are checked against the digests its record holds, in order, and the first that fails is named.
+    """
+    digests = record.get("digests")
+    if not isinstance(digests, dict) or set(digests) != set(record.get("files", [])):
+        return f"its record in {run_dir / STATE_FILE} holds no digests of its outputs"
+    checks = [(run_dir / name, digest) for name, digest in digests.items()]
+    for path, digest in [*checks, (executed, record.get("notebook_digest"))]:
+        found = file_digest(path)
+        if found is None:
+            return f"{path} is missing"
+        if found != digest:
+            return f"{path} is not the file the notebook wrote (its content digest differs)"
+    if _digest(record.get("metrics")) != record.get("metrics_digest"):
+        return f"the metrics its record in {run_dir / STATE_FILE} holds were changed"
+    return None
+
+
+def file_digest(path: Path) -> str | None:
+    """SHA-256 of a file's content, or None if it is missing or cannot be read."""
+    try:
+        return _file_digest(path)
+    except OSError:
+        return None
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

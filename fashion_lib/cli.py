@@ -81,10 +81,10 @@ def _report(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     """List the kept report runs and refresh the page that compares them."""
-    from fashion_lib.history import format_runs, list_runs, write_runs_page
+    from fashion_lib.history import format_runs, list_runs, unfinished_runs, write_runs_page
 
     entries = list_runs(args.profile)
-    print(format_runs(entries))
+    print(format_runs(entries, unfinished_runs(args.profile)))
     if entries:
         print(f"Side by side: {write_runs_page()}")
     return 0

@@ -154,8 +154,10 @@ def _load_split(directory: Path, split: str, verify_checksums: bool) -> tuple[np
                 raise DataError(
                     f"{path}: MD5 of the decompressed content is {digest}, expected "
                     f"{config.DATA_MD5[name]}. The file is damaged or a different variant of the data: "
-                    "obtain a fresh copy, or pass verify_checksums=False (--no-verify) if you "
-                    "deliberately use your own variant."
+                    "obtain a fresh copy (Debian's: `apt-get install --reinstall dataset-fashion-mnist`). "
+                    "`report` runs on the published data only; a variant of your own is checked by "
+                    "`python -m fashion_lib data --no-verify` and loaded by "
+                    "load_fashion_mnist(verify_checksums=False)."
                 )
         arrays.append((path, array))
     (images_path, images), (labels_path, labels) = arrays

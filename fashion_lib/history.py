@@ -13,13 +13,13 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import config
+from fashion_lib import cache, config, locks
 from fashion_lib.results import METRICS_FILE
-from fashion_lib.storage import atomic_write_text
+from fashion_lib.storage import atomic_write_json, atomic_write_text
 
 HISTORY = "history"
 RUNS_PAGE = "runs.html"
@@ -50,6 +50,8 @@ class RunEntry:
     executed: list[str]
     report_dir: Path
     latest: bool
+    # The notebooks whose outputs failed the check when the run moved to the history, and were removed.
+    damaged: list[str] = field(default_factory=list)
 
 
 def history_dirs(profile: str) -> tuple[Path, Path]:
@@ -110,13 +112,52 @@ def new_run_id(profile: str, name: str | None, *, started: float) -> str:
     return run_id
 
 
-def archive_latest(profile: str) -> str | None:
-    """Move the profile's latest run (pages and run folder) into its history; returns its id, or None if none."""
+def latest_metrics(profile: str) -> dict[str, Any]:
+    """The latest run's metrics.json, or, when that is missing or unreadable, the copy its state file keeps."""
+    metrics = _read_metrics(config.report_dir(profile))
+    if metrics:
+        return metrics
+    kept = (cache.read_state(config.run_dir(profile)).get("published") or {}).get("metrics")
+    return kept if isinstance(kept, dict) else {}
+
+
+def latest_run_id(profile: str) -> str | None:
+    """The id of the profile's latest run, or None when it has none (or none that says its id)."""
+    run_id = (latest_metrics(profile).get("run") or {}).get("id")
+    return str(run_id) if run_id else None
+
+
+def latest_history_id(profile: str) -> str | None:
+    """The id of the profile's most recently finished earlier run, or None when its history is empty."""
+    report_history, _ = history_dirs(profile)
+    if not report_history.is_dir():
+        return None
+    entries = [path for path in report_history.iterdir() if path.is_dir()]
+    return max(entries, key=_finished_of).name if entries else None
+
+
+def archive_latest(profile: str) -> tuple[str | None, dict[str, str]]:
+    """Move the profile's latest run (pages and run folder) into its history, keeping only outputs that pass the check.
+
+    A latest run whose metrics.json went missing gets it back from its state file's copy first, so that it keeps its
+    id and numbers in the history. The outputs of a notebook that fail the check (a file changed or missing since
+    the notebook wrote it) are removed from the run, which records that under `run.damaged` in its metrics.json.
+
+    Returns:
+        The run's id (None if there was no latest run) and, per damaged notebook, what failed the check.
+    """
     report_dir, run_dir = config.report_dir(profile), config.run_dir(profile)
     if not report_dir.is_dir():
         # A run folder without a report is a run that was never published whole: nothing to keep.
         shutil.rmtree(run_dir, ignore_errors=True)
-        return None
+        return None, {}
+    metrics = latest_metrics(profile)
+    if metrics and not _read_metrics(report_dir):
+        atomic_write_json(report_dir / METRICS_FILE, metrics)
+    damaged = _remove_damaged_outputs(run_dir, report_dir)
+    if damaged and metrics:
+        metrics.setdefault("run", {})["damaged"] = damaged
+        atomic_write_json(report_dir / METRICS_FILE, metrics)
     run_id = _run_id_of(report_dir) if (report_dir / METRICS_FILE).is_file() else "unnamed"
     report_history, runs_history = history_dirs(profile)
     for source, target in ((report_dir, report_history / run_id), (run_dir, runs_history / run_id)):
@@ -124,7 +165,24 @@ def archive_latest(profile: str) -> str | None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(target, ignore_errors=True)
             shutil.move(source, target)
-    return run_id
+    return run_id, damaged
+
+
+def _remove_damaged_outputs(run_dir: Path, report_dir: Path) -> dict[str, str]:
+    """Remove the files, executed copy and page of each notebook of a run whose outputs fail the check."""
+    damaged = {}
+    for notebook, record in cache.read_state(run_dir)["notebooks"].items():
+        # A record without digests (a run made before they were kept) cannot be checked; it is kept as it is.
+        if "digests" not in record:
+            continue
+        executed = report_dir / "notebooks" / f"{notebook}.ipynb"
+        reason = cache.damaged_output(record, run_dir, executed)
+        if reason is not None:
+            damaged[notebook] = reason
+            cache.remove_files(run_dir, record["files"])
+            executed.unlink(missing_ok=True)
+            (report_dir / f"{notebook}.html").unlink(missing_ok=True)
+    return damaged
 
 
 def prune(profile: str, keep: int) -> list[str]:
@@ -158,7 +216,7 @@ def _finished_of(report_dir: Path) -> str:
 
 
 def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
-    metrics = _read_metrics(report_dir)
+    metrics = latest_metrics(profile) if latest else _read_metrics(report_dir)
     run = metrics.get("run") or {}
     models = metrics.get("models") or {}
     ensembles = metrics.get("ensembles") or {}
@@ -167,7 +225,7 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         profile=profile,
         run_id=str(run.get("id") or report_dir.name),
         name=run.get("name"),
-        finished=_finished_of(report_dir),
+        finished=str(run.get("finished") or _finished_of(report_dir)),
         duration_s=(metrics.get("timings") or {}).get("total_s"),
         accuracies={
             "MLP": (models.get("mlp") or {}).get("test_accuracy"),
@@ -179,10 +237,11 @@ def _entry(profile: str, report_dir: Path, *, latest: bool) -> RunEntry:
         executed=[
             notebook
             for notebook, status in ((metrics.get("cache") or {}).get("notebooks") or {}).items()
-            if status.get("status") in ("ran", "resumed")
+            if status.get("status") in ("ran", "resumed", "repaired")
         ],
         report_dir=report_dir,
         latest=latest,
+        damaged=sorted(run.get("damaged") or {}),
     )
 
 
@@ -195,7 +254,7 @@ def list_runs(profile: str | None = None) -> list[RunEntry]:
     entries = []
     for name in [profile] if profile else sorted(names - {HISTORY}):
         runs = []
-        if (config.report_dir(name) / METRICS_FILE).is_file():
+        if config.report_dir(name).is_dir() and latest_metrics(name):
             runs.append(_entry(name, config.report_dir(name), latest=True))
         report_history, _ = history_dirs(name)
         if report_history.is_dir():
@@ -204,17 +263,51 @@ def list_runs(profile: str | None = None) -> list[RunEntry]:
     return entries
 
 
+def unfinished_runs(profile: str | None = None) -> list[str]:
+    """One line per run of a profile (or of every profile) that is in progress, or was interrupted and resumes."""
+    if profile is not None:
+        profiles = [profile]
+    elif config.RUNS_DIR.is_dir():
+        names = [path.name for path in config.RUNS_DIR.iterdir() if path.name.startswith(".")]
+        profiles = sorted({name[1:].rsplit(".", 1)[0] for name in names if name.endswith((".lock", ".partial"))})
+    else:
+        profiles = []
+    lines = []
+    for name in profiles:
+        state = cache.read_state(config.run_dir(name).with_name(f".{name}.partial"))
+        finished = list(state["notebooks"])
+        running = state.get("running") or {}
+        done = f"finished: {', '.join(finished)}" if finished else "no notebook finished yet"
+        holder = locks.current_holder(name)
+        if holder is not None:
+            now = f"; running {running['notebook']} since {running['started'].replace('T', ' ')}" if running else ""
+            lines.append(f"{name}: a run is in progress (process {holder.pid}, started {holder.started}; {done}{now})")
+        elif finished or running:
+            cut_short = f"; {running['notebook']} was cut short" if running else ""
+            lines.append(
+                f"{name}: an interrupted run ({done}{cut_short}); `python -m fashion_lib report --profile {name}` "
+                "resumes it, `--fresh` discards it"
+            )
+    return lines
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.2%}"
 
 
 def _changes(entry: RunEntry) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(entry.changed_parameters.items())) or "as profile"
+    changes = ", ".join(f"{key}={value}" for key, value in sorted(entry.changed_parameters.items())) or "as profile"
+    if entry.damaged:
+        changes += f" (outputs of {', '.join(entry.damaged)} failed the check and were removed)"
+    return changes
 
 
-def format_runs(entries: list[RunEntry]) -> str:
-    """The runs as a plain-text table, one line each."""
+def format_runs(entries: list[RunEntry], unfinished: list[str] | None = None) -> str:
+    """The runs as a plain-text table, one line each, then the unfinished ones (`unfinished_runs`)."""
+    unfinished = unfinished or []
     if not entries:
+        if unfinished:
+            return "\n".join(["No finished runs yet.", *unfinished])
         return "No finished runs yet: `python -m fashion_lib report --profile quick` makes one."
     header = f"{'profile':<10} {'run':<22} {'finished':<19} {'time':>7} {'MLP':>7} {'CNN':>7} {'ensemble':>8}  changes"
     lines = [header]
@@ -227,7 +320,7 @@ def format_runs(entries: list[RunEntry]) -> str:
             f"{_percent(entry.accuracies['best ensemble']):>8}  {_changes(entry)}"
         )
     lines.append("* the latest run, in report/<profile>/; earlier ones are in report/history/<profile>/<run>/")
-    return "\n".join(lines)
+    return "\n".join([*lines, *unfinished])
 
 
 def runs_page(entries: list[RunEntry]) -> str:

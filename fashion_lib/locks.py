@@ -84,6 +84,16 @@ def _refusal(profile: str, holder: LockHolder | None) -> RunInProgress:
     )
 
 
+def current_holder(profile: str) -> LockHolder | None:
+    """The live process running a report of the profile, or None (the lock file names its holder while held)."""
+    try:
+        with open(lock_path(profile), encoding="utf-8") as handle:
+            holder = _read_holder(handle)
+    except OSError:
+        return None
+    return holder if holder is not None and holder.is_alive() else None
+
+
 @contextlib.contextmanager
 def profile_lock(profile: str) -> Iterator[LockHolder | None]:
     """Hold the profile's lock inside the block; yields the holder of a stale lock that was taken over, or None.

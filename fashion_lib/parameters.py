@@ -271,6 +271,23 @@ def _within_train_subset(name: str) -> Callable[[Mapping[str, Any], str], str | 
     return check
 
 
+def _batch_fits(subset: str, batch: str) -> Callable[[Mapping[str, Any], str], str | None]:
+    """A relation: the batch `batch` holds no more images than the training images it batches (`subset`).
+
+    For a model notebook the smallest such set is the one each search trial trains on (search_subset), if set.
+    """
+
+    def check(values: Mapping[str, Any], notebook: str) -> str | None:
+        images, source = values[subset] or _images_for_training(values), subset
+        if values.get("search_subset") and values["search_subset"] < images:
+            images, source = values["search_subset"], "search_subset"
+        if values[batch] > images:
+            return f"at most the {images:,} images of {source} that it batches"
+        return None
+
+    return check
+
+
 def _initial_points_fit(values: Mapping[str, Any], notebook: str) -> str | None:
     if values["num_initial_points"] > values["max_trials"]:
         return f"at most max_trials ({values['max_trials']}): the initial points are trials of the search"
@@ -307,6 +324,16 @@ RELATIONS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any], str], 
     ("baseline_train_subset", ("baseline_train_subset", "validation_fraction"), _subset_fits("baseline_train_subset")),
     ("strategy_train_subset", ("strategy_train_subset", "validation_fraction"), _subset_fits("strategy_train_subset")),
     ("tuner_dir", ("tuner_dir",), _tuner_dir_holds_search),
+    (
+        "batch_size",
+        ("batch_size", "train_subset", "search_subset", "validation_fraction"),
+        _batch_fits("train_subset", "batch_size"),
+    ),
+    (
+        "strategy_batch_size",
+        ("strategy_batch_size", "strategy_train_subset", "validation_fraction"),
+        _batch_fits("strategy_train_subset", "strategy_batch_size"),
+    ),
 )
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import resource
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from fashion_lib import cache, config, history, progress, terminal
+from fashion_lib import cache, config, history, progress, storage, terminal
 from fashion_lib.locks import profile_lock
 from fashion_lib.machine import machine_identity
 from fashion_lib.parameters import check_profile, declarations
@@ -29,6 +33,11 @@ NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
     ("cnn", "03_cnn", "The CNN"),
     ("compare", "04_compare", "Comparison and ensembles"),
 )
+# What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
+PAGE_TEMPLATE_BYTES = 300_000
+# The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
+# (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
+FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
 # Parameters the pipeline sets itself; a profile cannot.
 RESERVED = {"profile", "run_dir"}
 VERSIONED_PACKAGES = (
@@ -261,12 +270,12 @@ class _Staging:
             state = {"notebooks": {}}
         (report_dir / "notebooks").mkdir(parents=True, exist_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        # Pages are rendered at the end of a run, from the notebooks; an interrupted run's pages may be stale.
-        for page in [*report_dir.glob("*.html"), report_dir / "report.pdf", report_dir / METRICS_FILE]:
-            page.unlink(missing_ok=True)
         owned = {name for record in state["notebooks"].values() for name in record["files"]}
         partial = sorted(set(cache.snapshot(run_dir)) - owned)
-        return cls(run_dir, report_dir, state | {"show_code": show_code}, partial)
+        staging = cls(run_dir, report_dir, state | {"show_code": show_code}, partial)
+        # Pages are rendered at the end of a run, from the notebooks; an interrupted run's pages may be stale.
+        staging.remove_pages()
+        return staging
 
     def save(self) -> None:
         """Write the state, so that an interruption from here on finds it."""
@@ -287,6 +296,12 @@ class _Staging:
         self.state.pop("running", None)
         self.save()
 
+    def remove_pages(self) -> None:
+        """Delete the rendered pages, the PDF and the report's metrics.json, which only a finished run renders."""
+        for page in [*self.report_dir.glob("*.html"), self.report_dir / "report.pdf", self.report_dir / METRICS_FILE]:
+            page.unlink(missing_ok=True)
+        (self.report_dir / "notebooks" / "report.html").unlink(missing_ok=True)
+
     def compose_metrics(self) -> dict[str, Any]:
         """Write the staging's metrics.json from what its finished notebooks recorded, in order; returns it."""
         metrics: dict[str, Any] = {}
@@ -297,14 +312,70 @@ class _Staging:
         return metrics
 
 
-def _complete(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> bool:
-    """Whether a finished notebook's record carries `key` and its files and executed copy are all there."""
-    return (
-        record is not None
-        and record.get("key") == key
-        and (report_dir / "notebooks" / f"{notebook}.ipynb").is_file()
-        and all((run_dir / name).is_file() for name in record["files"])
-    )
+def _verify(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> str | None:
+    """Why a finished notebook's record cannot be reused with `key`: "" for another key, else what failed the check.
+
+    Returns None when the record carries `key` and every output it lists (files, executed copy, metrics) still has
+    the content digest recorded when the notebook finished.
+    """
+    if record is None or record.get("key") != key:
+        return ""
+    return cache.damaged_output(record, run_dir, report_dir / "notebooks" / f"{notebook}.ipynb")
+
+
+def _intact_page(published: dict[str, Any], report_dir: Path, name: str) -> bool:
+    """Whether a page of the published run (an HTML page, the PDF) is there as that run wrote it."""
+    digest = cache.file_digest(report_dir / name)
+    return digest is not None and digest == (published.get("published") or {}).get("pages", {}).get(name)
+
+
+def _remove_invalid_notebook(path: Path) -> None:
+    """Delete an executed notebook that a failed write (a full disk) left cut off, so that no invalid JSON stays."""
+    try:
+        json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+
+
+def _end_child_sessions() -> None:
+    """Kill the process groups that this process's children lead in sessions of their own: the notebook kernels."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command name (which may hold spaces): state, parent id, process group, session.
+            _, parent, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+        except (OSError, ValueError):
+            continue
+        pid = int(stat.parent.name)
+        if int(parent) == os.getpid() and int(session) == pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _kernels_end_at_once() -> Iterator[None]:
+    """Inside: Ctrl-C (and SIGTERM, SIGHUP) ends the notebook kernel at once, then stops the run as Ctrl-C does.
+
+    Left to papermill, the kernel would be asked to shut down while its cell still runs, and it prints a ZMQError
+    traceback when the cell's reply finds its sockets closed; the interrupted run resumes from the files on disk,
+    so nothing is lost by ending the kernel outright.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        _end_child_sessions()
+        raise KeyboardInterrupt
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, stop) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_report(
@@ -354,52 +425,65 @@ def run_report(
             print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
         started_at, started = time.time(), time.perf_counter()
         run_id = history.new_run_id(profile_name, name, started=started_at)
+        _check_space(profile_name, run_stage, report_stage, fresh=fresh)
         staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
         published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
+        _say_what_forcing_discards(staging, first_forced, force=force)
         environment = {"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()}
         interrupted = staging.state.get("running") or {}
 
         timings: dict[str, float] = {}
         statuses: dict[str, dict[str, Any]] = {}
+        # Whether each notebook, given the latest run's outputs of the ones before it, would have the latest run's
+        # key: then this run repeats the latest (the same notebooks, parameters, code and data).
+        as_latest: list[bool] = []
         for index, (_, notebook, title) in enumerate(NOTEBOOKS):
             settled = staging.state["notebooks"]
-            key = cache.notebook_key(
-                notebook,
-                parameters,
-                source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-                environment=environment,
-                upstream_outputs={name: record["outputs"] for name, record in settled.items()},
-                quoted_runs=_quoted_runs(parameters[notebook], profile_name),
-            )["key"]
-            line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
-            kept = settled.get(notebook)
-            if index < first_forced and _complete(kept, key, run_stage, report_stage, notebook):
-                print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
-                statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
-                statuses[notebook]["seconds"] = kept["seconds"]
-                continue
+            key = _key(notebook, parameters, environment, settled, profile_name)
             previous = published["notebooks"].get(notebook)
-            if index < first_forced and _complete(previous, key, run_dir, report_dir, notebook):
-                staging.discard(notebook)
-                if interrupted.get("notebook") == notebook:
-                    staging.discard_partial()
-                # Recorded before the copy: a copy cut short then shows as incomplete and is discarded next time.
-                settled[notebook] = previous
-                staging.save()
-                cache.copy_files(run_dir, run_stage, previous["files"])
-                shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
-                if published.get("show_code") == show_code and (report_dir / f"{notebook}.html").is_file():
-                    shutil.copy2(report_dir / f"{notebook}.html", report_stage)
-                print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
-                statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
-                statuses[notebook] |= {"run": previous["run"], "seconds": previous["seconds"]}
-                continue
+            as_latest.append(
+                previous is not None
+                and previous.get("key") == _key(notebook, parameters, environment, published["notebooks"], profile_name)
+            )
+            line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
+            kept, damage = settled.get(notebook), ""
+            if index < first_forced:
+                damage = _verify(kept, key, run_stage, report_stage, notebook)
+                if damage is None:
+                    print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
+                    statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
+                    statuses[notebook]["seconds"] = kept["seconds"]
+                    continue
+            repair = False
+            if index < first_forced:
+                published_damage = _verify(previous, key, run_dir, report_dir, notebook)
+                if published_damage is None:
+                    staging.discard(notebook)
+                    if interrupted.get("notebook") == notebook:
+                        staging.discard_partial()
+                    # Recorded before the copy: a copy cut short then fails the check and is discarded next time.
+                    settled[notebook] = previous
+                    staging.save()
+                    cache.copy_files(run_dir, run_stage, previous["files"])
+                    shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
+                    page = f"{notebook}.html"
+                    if published.get("show_code") == show_code and _intact_page(published, report_dir, page):
+                        shutil.copy2(report_dir / page, report_stage)
+                    print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
+                    statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
+                    statuses[notebook] |= {"run": previous["run"], "seconds": previous["seconds"]}
+                    continue
+                repair = bool(published_damage)
+                damage = published_damage or damage
 
             resume = index < first_forced and interrupted.get("notebook") == notebook and interrupted["key"] == key
             staging.discard(notebook)
             if not resume:
                 staging.discard_partial()
-            print(line + (" — resuming the interrupted run" if resume else ""), flush=True)
+            if resume:
+                print(f"{line} — resuming the interrupted run", flush=True)
+            else:
+                print(f"{line} — running again: {damage}" if damage else line, flush=True)
             staging.compose_metrics()
             before = cache.snapshot(run_stage)
             # The files the interrupted execution left count as written by this one.
@@ -413,7 +497,15 @@ def run_report(
                 values = values | {"overwrite_search": False}
             output = report_stage / "notebooks" / f"{notebook}.ipynb"
             began = time.perf_counter()
-            execute_notebook(notebook, output, values)
+            try:
+                with _kernels_end_at_once():
+                    execute_notebook(notebook, output, values)
+            except BaseException as error:
+                _remove_invalid_notebook(output)
+                if isinstance(error, OSError) and error.filename is None and error.errno in storage.NO_SPACE:
+                    # This process writes only the executed copy (the kernel writes the rest): name it.
+                    error.filename = str(output)
+                raise
             timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
             files = cache.written_files(before, cache.snapshot(run_stage))
             written = cache.metrics_written(metrics_before, read_results(run_stage))
@@ -424,73 +516,202 @@ def run_report(
                 "seconds": timings[f"{notebook}_s"],
                 "files": files,
                 "metrics": written,
-                "outputs": cache.outputs_digest(run_stage, files, written),
+                **cache.output_digests(run_stage, files, output, written),
                 "peak_memory_mib": _peak_memory_mib(),
             }
             staging.partial_files = []
             staging.state.pop("running", None)
             staging.save()
             print(f"    done in {timings[f'{notebook}_s']:.0f} s", flush=True)
-            status = "resumed" if resume else "ran"
+            status = "resumed" if resume else "repaired" if repair else "ran"
             statuses[notebook] = {"key": key, "status": status, "since": settled[notebook]["finished"], "run": run_id}
             statuses[notebook]["seconds"] = timings[f"{notebook}_s"]
 
-        print("Rendering HTML and PDF", flush=True)
-        # Imported here: nbconvert's import takes seconds, and a refused run should not wait for it.
-        from fashion_lib.rendering import index_html, write_notebook_html
+        kinds = {status["status"] for status in statuses.values()}
+        all_reused = kinds == {"reused"}
+        # A run that repeats the latest one (its notebooks reused, or run again because outputs failed the check)
+        # replaces it instead of pushing it into the history, so that reruns never evict real runs. --force and
+        # --from ask for a new run.
+        repeats = report_dir.is_dir() and first_forced == len(NOTEBOOKS) and all(as_latest)
+        unchanged = _published_metrics(published) if all_reused and repeats else None
+        try:
+            from fashion_lib.rendering import index_html
 
-        executed = [report_stage / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
-        pages = {}
-        for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
-            page = report_stage / f"{notebook}.html"
-            if not page.is_file():
-                write_notebook_html(path, page, title=title, show_code=show_code)
-            pages[title] = page.name
-        results = staging.compose_metrics()
-        metrics = results | {
-            "profile": profile_name,
-            "description": profile.get("description", ""),
-            "seed": parameters["02_mlp"].get("seed"),
-            "parameters": {
-                notebook: {k: v for k, v in p.items() if k not in RESERVED} for notebook, p in parameters.items()
-            },
-            "run": {
-                "id": run_id,
-                "name": name,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
-                "finished": _now(),
-                "overrides": overrides,
-                "changed_parameters": changed_parameters(profile_name, overrides),
-            },
-            "cache": environment | {"notebooks": statuses},
-            "timings": timings,
-            # Reused notebooks' kernels ran in an earlier run: their peak, measured there, counts too.
-            "peak_memory_mib": max(
-                [_peak_memory_mib(), *(r.get("peak_memory_mib", 0.0) for r in staging.state["notebooks"].values())]
-            ),
-            "versions": environment["versions"],
-            "machine": machine_identity(),
-        }
-        # The PDF's first page states the findings, so it is printed from the composed metrics; total_s still
-        # counts the printing, as `timings` is the dict the metrics hold.
-        all_reused = all(status["status"] == "reused" for status in statuses.values())
-        if all_reused and published.get("show_code") == show_code and (report_dir / "report.pdf").is_file():
-            shutil.copy2(report_dir / "report.pdf", report_stage)
-            pdf_name, pdf_note = "report.pdf", ""
-        else:
-            pdf_name, pdf_note = _write_pdf(executed, report_stage, metrics, show_code=show_code)
-        timings["total_s"] = round(time.perf_counter() - started, 1)
-        atomic_write_json(report_stage / METRICS_FILE, metrics)
-        atomic_write_text(report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note))
-        _publish(profile_name, run_stage, report_stage, keep=keep)
+            pages = _render_pages(staging, show_code=show_code)
+            results = staging.compose_metrics()
+            if unchanged is not None:
+                metrics, run_id = unchanged, unchanged["run"]["id"]
+                print(f"Nothing changed since run {run_id}: its outputs passed the check and it stays the latest run.")
+            else:
+                metrics = results | {
+                    "profile": profile_name,
+                    "description": profile.get("description", ""),
+                    "seed": parameters["02_mlp"].get("seed"),
+                    "parameters": {
+                        notebook: {k: v for k, v in p.items() if k not in RESERVED}
+                        for notebook, p in parameters.items()
+                    },
+                    "run": {
+                        "id": run_id,
+                        "name": name,
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
+                        "finished": _now(),
+                        "overrides": overrides,
+                        "changed_parameters": changed_parameters(profile_name, overrides),
+                    },
+                    "cache": environment | {"notebooks": statuses},
+                    "timings": timings,
+                    # Reused notebooks' kernels ran in an earlier run: their peak, measured there, counts too.
+                    "peak_memory_mib": max(
+                        [
+                            _peak_memory_mib(),
+                            *(r.get("peak_memory_mib", 0.0) for r in staging.state["notebooks"].values()),
+                        ]
+                    ),
+                    "versions": environment["versions"],
+                    "machine": machine_identity(),
+                }
+                if repeats:
+                    why = "whose outputs failed the check" if "repaired" in kinds else "which it repeats"
+                    print(
+                        f"Run {run_id} replaces run {history.latest_run_id(profile_name)}, {why}: same notebooks, "
+                        "parameters, code and data, so the history gets no second copy of it."
+                    )
+            # The PDF's first page states the findings, so it is printed from the composed metrics; total_s still
+            # counts the printing, as `timings` is the dict the metrics hold.
+            pdf_name, pdf_note = _pdf(staging, published, report_dir, metrics, show_code=show_code, reuse=all_reused)
+            timings["total_s"] = round(time.perf_counter() - started, 1)
+            atomic_write_json(report_stage / METRICS_FILE, metrics)
+            atomic_write_text(
+                report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note)
+            )
+            staging.state["published"] = {
+                "metrics": metrics,
+                "pages": {page: cache.file_digest(report_stage / page) for page in [*pages.values(), pdf_name] if page},
+            }
+            staging.save()
+        except OSError:
+            # Pages are rendered again by the next run: what a full disk cut short goes, the notebooks stay.
+            staging.remove_pages()
+            raise
+        _publish(profile_name, run_stage, report_stage, keep=keep, replace_latest=repeats)
     return ReportResult(report_dir, run_dir, metrics, pdf_note, timings, run_id=run_id, statuses=statuses)
 
 
-def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: int) -> None:
-    """Move the profile's latest run into the history and the finished staging into its place."""
-    history.archive_latest(profile_name)
-    os.replace(run_stage, config.run_dir(profile_name))
-    os.replace(report_stage, config.report_dir(profile_name))
+def _key(
+    notebook: str,
+    parameters: dict[str, dict[str, Any]],
+    environment: dict[str, Any],
+    upstream: dict[str, dict[str, Any]],
+    profile_name: str,
+) -> str:
+    """A notebook's cache key, given the records of the notebooks before it (their outputs' digests)."""
+    return cache.notebook_key(
+        notebook,
+        parameters,
+        source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+        environment=environment,
+        upstream_outputs={name: (upstream.get(name) or {}).get("outputs") for _, name, _ in NOTEBOOKS},
+        quoted_runs=_quoted_runs(parameters[notebook], profile_name),
+    )["key"]
+
+
+def _published_metrics(published: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest run's metrics as it published them, kept in its state file, or None if that copy is missing."""
+    metrics = (published.get("published") or {}).get("metrics")
+    return metrics if isinstance(metrics, dict) and (metrics.get("run") or {}).get("id") else None
+
+
+def _render_pages(staging: _Staging, *, show_code: bool) -> dict[str, str]:
+    """Render the notebook pages the staging lacks (after checking the room they need); returns title -> page."""
+    from fashion_lib.rendering import write_notebook_html
+
+    print("Rendering HTML and PDF", flush=True)
+    executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
+    # Each page holds about its notebook's size (the figures embedded) and nbconvert's template; the combined page
+    # and the PDF take as much again.
+    notebooks = sum(path.stat().st_size for path in executed)
+    need = 3 * notebooks + (len(executed) + 1) * PAGE_TEMPLATE_BYTES
+    storage.check_free_space({staging.report_dir: need}, what="the report's pages")
+    pages = {}
+    for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
+        page = staging.report_dir / f"{notebook}.html"
+        if not page.is_file():
+            write_notebook_html(path, page, title=title, show_code=show_code)
+        pages[title] = page.name
+    return pages
+
+
+def _pdf(
+    staging: _Staging,
+    published: dict[str, Any],
+    report_dir: Path,
+    metrics: dict[str, Any],
+    *,
+    show_code: bool,
+    reuse: bool,
+) -> tuple[str | None, str]:
+    """The published PDF when `reuse` and it is intact, else a new one printed; returns its name and a note."""
+    if reuse and published.get("show_code") == show_code and _intact_page(published, report_dir, "report.pdf"):
+        shutil.copy2(report_dir / "report.pdf", staging.report_dir)
+        return "report.pdf", ""
+    executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
+    return _write_pdf(executed, staging.report_dir, metrics, show_code=show_code)
+
+
+def _check_space(profile_name: str, run_stage: Path, report_stage: Path, *, fresh: bool) -> None:
+    """Refuse to start a run whose outputs would not fit: a run needs about the room the profile's last run takes.
+
+    A profile's first run is asked for FIRST_RUN_BYTES. What the staging already holds (an interrupted run's
+    finished notebooks, unless `fresh`) counts as written.
+    """
+    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
+    what = f"a run of profile '{profile_name}' (as large as its last run)"
+    if not report_dir.is_dir():
+        report_history, runs_history = history.history_dirs(profile_name)
+        latest = history.latest_history_id(profile_name)
+        run_dir, report_dir = (runs_history / latest, report_history / latest) if latest else (None, None)
+    if run_dir is None or report_dir is None:
+        sizes = {run_stage: FIRST_RUN_BYTES["runs"], report_stage: FIRST_RUN_BYTES["report"]}
+        what = f"a first run of profile '{profile_name}' (at least what a quick run writes)"
+    else:
+        sizes = {run_stage: storage.folder_size(run_dir), report_stage: storage.folder_size(report_dir)}
+    needs = {stage: max(size - (0 if fresh else storage.folder_size(stage)), 0) for stage, size in sizes.items()}
+    storage.check_free_space(needs, what=what)
+
+
+def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: bool) -> None:
+    """Name what --force or --from discards of an interrupted run that a plain rerun would keep."""
+    forced = [notebook for _, notebook, _ in NOTEBOOKS[first_forced:]]
+    finished = [notebook for notebook in forced if notebook in staging.state["notebooks"]]
+    cut_short = (staging.state.get("running") or {}).get("notebook")
+    parts = [f"the finished {', '.join(finished)}"] if finished else []
+    if cut_short in forced and staging.partial_files:
+        parts.append(f"the {len(staging.partial_files)} files {cut_short} had written (its finished search trials)")
+    if parts:
+        option = "--force" if force else "--from"
+        print(f"{option} discards what the interrupted run would have kept: {' and '.join(parts)}.", flush=True)
+
+
+def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: int, replace_latest: bool) -> None:
+    """Move the finished staging into the profile's latest place; the latest run goes to the history or, if the
+    staging repeats it (`replace_latest`), away."""
+    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
+    if replace_latest:
+        replaced = [(latest, latest.with_name(f".{profile_name}.replaced")) for latest in (run_dir, report_dir)]
+        for latest, aside in replaced:
+            shutil.rmtree(aside, ignore_errors=True)
+            if latest.is_dir():
+                os.replace(latest, aside)
+    else:
+        archived, damaged = history.archive_latest(profile_name)
+        for notebook, reason in damaged.items():
+            print(f"Run {archived} moves to the history without the outputs of {notebook}: {reason}.", flush=True)
+    os.replace(run_stage, run_dir)
+    os.replace(report_stage, report_dir)
+    if replace_latest:
+        for _, aside in replaced:
+            shutil.rmtree(aside, ignore_errors=True)
     history.prune(profile_name, keep)
     history.write_runs_page()
 

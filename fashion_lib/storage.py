@@ -11,11 +11,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# The errors of a write that ran out of room.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextmanager
@@ -65,16 +69,65 @@ def _sync_folder(folder: Path) -> None:
 def describe_write_error(error: OSError) -> str:
     """One line for an output that could not be written: what failed, where, and what to do."""
     where = f" ({error.filename})" if error.filename else ""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if error.errno in NO_SPACE:
         advice = "free space on that disk, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at one with room"
     elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         advice = "make the folder writable, or point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a writable one"
     else:
         advice = "check the disk and the folder"
     return (
-        f"could not write the outputs: {error.strerror or error}{where}. {advice.capitalize()}, then rerun; "
-        "files already in place were not replaced (a report keeps its unfinished run in .partial folders)."
+        f"could not write the outputs: {error.strerror or error}{where}. {advice[0].upper()}{advice[1:]}, then "
+        "rerun; files already in place were not replaced (a report keeps its unfinished run's finished notebooks "
+        "in .partial folders, which the next run reuses and `--fresh` discards)."
     )
+
+
+class NotEnoughSpace(ValueError):
+    """A disk has less free space than the outputs about to be written need."""
+
+
+def folder_size(path: Path) -> int:
+    """The bytes the files under a folder take (0 for a folder that does not exist)."""
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) if path.is_dir() else 0
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_free_space(needs: Mapping[Path, int], *, what: str) -> None:
+    """Refuse, before writing, outputs that would not fit: folders on one disk add their needs up.
+
+    Args:
+        needs: the bytes each folder is about to receive (it need not exist yet).
+        what: what needs the room, for the message ("the report's pages").
+
+    Raises:
+        NotEnoughSpace: a disk has less free space than its folders need; the message gives both numbers.
+    """
+    disks: dict[int, tuple[Path, int, list[Path]]] = {}
+    for folder, need in needs.items():
+        existing = _existing(Path(folder))
+        device = existing.stat().st_dev
+        anchor, total, folders = disks.get(device, (existing, 0, []))
+        disks[device] = (anchor, total + need, [*folders, Path(folder)])
+    for anchor, need, folders in disks.values():
+        # A folder that cannot be written at all is left to the write, whose error says why.
+        if not os.access(anchor, os.W_OK):
+            continue
+        free = shutil.disk_usage(anchor).free
+        if free < need:
+            raise NotEnoughSpace(
+                f"not enough space for {what}: about {_megabytes(need)} needed in "
+                f"{' and '.join(map(str, folders))}, and that disk has {_megabytes(free)} free. Free space on it, or "
+                "point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a disk with room, then rerun."
+            )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def atomic_write_bytes(target: str | Path, payload: bytes) -> None:

@@ -117,3 +117,30 @@ def test_04_reruns_when_the_run_it_quotes_changes(tmp_path):
 
     assert quoting(absent) != quoting(first) != quoting(second)
     assert quoting(first) == quoting(first)
+
+
+def test_a_notebooks_outputs_fail_the_check_when_a_file_or_its_metrics_change(tmp_path):
+    (tmp_path / "tuner").mkdir()
+    (tmp_path / "cnn.keras").write_bytes(b"model" * 100)
+    (tmp_path / "tuner" / "trial.json").write_text("{}")
+    executed = tmp_path / "03_cnn.ipynb"
+    executed.write_text('{"cells": []}')
+    files, metrics = ["cnn.keras", "tuner/trial.json"], {"models": {"cnn": {"test_accuracy": 0.9}}}
+    record = {"files": files, "metrics": metrics, **cache.output_digests(tmp_path, files, executed, metrics)}
+    assert cache.damaged_output(record, tmp_path, executed) is None
+
+    with (tmp_path / "cnn.keras").open("r+b") as handle:
+        handle.truncate(100)
+    assert cache.damaged_output(record, tmp_path, executed) == (
+        f"{tmp_path / 'cnn.keras'} is not the file the notebook wrote (its content digest differs)"
+    )
+    (tmp_path / "cnn.keras").write_bytes(b"model" * 100)
+    (tmp_path / "tuner" / "trial.json").unlink()
+    assert cache.damaged_output(record, tmp_path, executed) == f"{tmp_path / 'tuner' / 'trial.json'} is missing"
+    (tmp_path / "tuner" / "trial.json").write_text("{}")
+    executed.write_text('{"cells": [}')
+    assert cache.damaged_output(record, tmp_path, executed).startswith(f"{executed} is not the file")
+    executed.write_text('{"cells": []}')
+    changed = record | {"metrics": {"models": {"cnn": {"test_accuracy": 0.99}}}}
+    assert "metrics" in cache.damaged_output(changed, tmp_path, executed)
+    assert "holds no digests" in cache.damaged_output({"files": files, "metrics": metrics}, tmp_path, executed)

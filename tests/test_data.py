@@ -179,8 +179,11 @@ def test_label_outside_range(tmp_path):
 
 def test_checksum_mismatch_and_its_opt_out(tmp_path):
     folder = write_dataset(tmp_path, gz=False)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: MD5 .* verify_checksums=False"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: MD5 .*verify_checksums=False") as refused:
         load_fashion_mnist(folder)
+    # `report` takes no --no-verify: the advice names the command that does.
+    assert "`report` runs on the published data only" in str(refused.value)
+    assert str(refused.value).count("--no-verify") == str(refused.value).count("data --no-verify") == 1
     assert len(load_fashion_mnist(folder, verify_checksums=False).train_labels) == 20
 
 

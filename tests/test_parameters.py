@@ -51,6 +51,8 @@ BAD_VALUES = [
     ("cnn.search_subset=6000", "at most train_subset's 5,000 images"),
     ("compare.baseline_train_subset=55000", "at most the 54,000 training images"),
     ("compare.strategy_train_subset=54001", "at most the 54,000 training images"),
+    ("mlp.batch_size=100000", "at most the 5,000 images of train_subset that it batches"),
+    ("cnn.batch_size=3000", "at most the 2,000 images of search_subset that it batches"),
     # The tuner folder must hold the model's search.
     ("mlp.tuner_dir=/nonexistent", "a folder holding a finished mlp search"),
     ("cnn.tuner_dir=runs/no-such-search", "a folder holding a finished cnn search"),
@@ -77,7 +79,7 @@ CLI_RUNS = [
         "cnn.tuner_dir=runs/no-such-search",
     ],
     [override for override, _ in BAD_VALUES if override.startswith("compare.")],
-    ["seed=true", "explore.validation_fraction=0"],
+    ["seed=true", "explore.validation_fraction=0", "mlp.batch_size=100000", "cnn.batch_size=3000"],
     ["seed=-3", "validation_fraction=0.0001"],
     ["explore.seed=0", "validation_fraction=1.5"],
 ]

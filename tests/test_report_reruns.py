@@ -2,8 +2,9 @@
 
 One sequence of commands on a copy of the project (so that a change to its `fashion_lib` code can be made):
 a run is killed with SIGKILL during the MLP search while a second run of the profile is refused; the next run
-takes the stale lock over and resumes; a run with nothing changed reuses every notebook; a run with one
-parameter of 04 changed runs only 04; after a change to the library's code all four run.
+takes the stale lock over and resumes; a run with nothing changed reuses every notebook and publishes no new run;
+a run with one parameter of 04 changed runs only 04; after a truncated model and an edited executed notebook, the
+next run reruns those notebooks and 04; after a change to the library's code all four run.
 """
 
 from __future__ import annotations
@@ -117,7 +118,15 @@ def reruns(tmp_path_factory):
     steps["resumed"]["trials"] = finished_trials(root / "runs" / "quick" / "tuner" / "mlp")
     steps["resumed"]["metrics"] = json.loads((root / "report" / "quick" / "metrics.json").read_text())
     run("unchanged", command("report", "--profile", "quick"))
-    run("tsne", command("report", "--profile", "quick", overrides=[*SMALLER, "compare.tsne_samples=250"]))
+    tsne = [*SMALLER, "compare.tsne_samples=250"]
+    run("tsne", command("report", "--profile", "quick", overrides=tsne))
+    steps["tsne"]["metrics"] = json.loads((root / "report" / "quick" / "metrics.json").read_text())
+    # The damage a user could do: a model cut short, one byte of an executed notebook changed (invalid JSON).
+    os.truncate(root / "runs" / "quick" / "cnn.keras", 100)
+    executed = root / "report" / "quick" / "notebooks" / "01_explore.ipynb"
+    executed.write_bytes(b"X" + executed.read_bytes()[1:])
+    run("damaged", command("report", "--profile", "quick", overrides=tsne))
+    steps["damaged"]["metrics"] = json.loads((root / "report" / "quick" / "metrics.json").read_text())
     with (project / "fashion_lib" / "evaluation.py").open("a") as handle:
         handle.write("# A change to the library's code reruns every notebook.\n")
     run("code", command("report", "--profile", "quick", "--name", "after-code-change"))
@@ -159,6 +168,10 @@ def test_a_rerun_with_nothing_changed_reuses_every_notebook_in_a_fifth_of_the_ti
         assert re.search(rf"\[{index}/4\] {notebook}: .* — reused \(unchanged since \d{{4}}-", unchanged["out"])
     assert "done in" not in unchanged["out"]
     assert unchanged["seconds"] < steps["resumed"]["seconds"] / 5
+    # Nothing changed: no new run, the resumed one stays the latest (and stays out of the history).
+    resumed_id = steps["resumed"]["metrics"]["run"]["id"]
+    assert f"Nothing changed since run {resumed_id}: its outputs passed the check" in unchanged["out"]
+    assert f"(run {resumed_id})" in unchanged["out"]
 
 
 def test_a_changed_parameter_of_04_reruns_only_04(reruns):
@@ -166,6 +179,39 @@ def test_a_changed_parameter_of_04_reruns_only_04(reruns):
     assert tsne["returncode"] == 0, tsne["err"][-3000:]
     assert tsne["out"].count("reused (unchanged since") == 3 and tsne["out"].count("done in") == 1
     assert "[4/4] 04_compare: Comparison and ensembles\n" in tsne["out"]
+
+
+def test_a_truncated_model_and_an_edited_notebook_rerun_what_depends_on_them(reruns):
+    root, damaged = reruns["root"], reruns["steps"]["damaged"]
+    assert damaged["returncode"] == 0, damaged["err"][-3000:]
+    lines = damaged["out"].splitlines()
+    differs = "is not the file the notebook wrote (its content digest differs)"
+    assert [line for line in lines if "running again" in line] == [
+        f"[1/4] 01_explore: Data exploration — running again: {root}/report/quick/notebooks/01_explore.ipynb {differs}",
+        f"[3/4] 03_cnn: The CNN — running again: {root}/runs/quick/cnn.keras {differs}",
+    ]
+    assert any(line.startswith("[2/4] 02_mlp: The MLP — reused (unchanged since") for line in lines)
+    # 04 reads the CNN that 03 wrote again.
+    assert "[4/4] 04_compare: Comparison and ensembles" in lines
+    statuses = {n: s["status"] for n, s in damaged["metrics"]["cache"]["notebooks"].items()}
+    assert statuses == {"01_explore": "repaired", "02_mlp": "reused", "03_cnn": "repaired", "04_compare": "ran"}
+    tsne_id = reruns["steps"]["tsne"]["metrics"]["run"]["id"]
+    assert f"replaces run {tsne_id}, whose outputs failed the check" in damaged["out"]
+
+
+def test_the_repaired_runs_models_load_and_score_what_its_metrics_say(reruns, fashion):
+    import keras
+
+    from fashion_lib.data import scale_images
+    from fashion_lib.evaluation import accuracy
+
+    root, metrics = reruns["root"], reruns["steps"]["damaged"]["metrics"]
+    # The next step (a change to the code) moved the repaired run into the history.
+    models = root / "runs" / "history" / "quick" / metrics["run"]["id"]
+    for name in ("mlp", "cnn"):
+        model = keras.saving.load_model(models / f"{name}.keras")
+        predictions = model.predict(scale_images(fashion.test_images), verbose=0).argmax(axis=1)
+        assert abs(accuracy(fashion.test_labels, predictions) - metrics["models"][name]["test_accuracy"]) <= 0.001
 
 
 def test_a_change_to_the_library_code_reruns_all_four(reruns):
@@ -181,11 +227,12 @@ def test_earlier_runs_are_listed_with_their_accuracies_and_stay_readable(reruns)
     root, runs = reruns["root"], reruns["steps"]["runs"]
     assert runs["returncode"] == 0, runs["err"]
     lines = [line for line in runs["out"].splitlines() if line.startswith("quick ")]
-    assert len(lines) == 4 and lines[0].split()[1:3] == ["after-code-change", "*"]
+    # The resumed run, the repaired one (in place of the run it repeats) and the latest: no entry for reruns.
+    assert len(lines) == 3 and lines[0].split()[1:3] == ["after-code-change", "*"]
     assert all(len(re.findall(r"\d+\.\d\d%", line)) == 3 for line in lines)
     assert "compare.tsne_samples=250" in runs["out"]
     earlier = sorted((root / "report" / "history" / "quick").iterdir())
-    assert len(earlier) == 3
+    assert len(earlier) == 2
     for run in earlier:
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["run"]["id"] == run.name

@@ -6,12 +6,17 @@ ones do; the quick profile's report end to end, on the real notebooks, is in tes
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from fashion_lib import cache, config, history, pipeline, rendering
+from fashion_lib import cache, config, history, locks, pipeline, rendering
 from fashion_lib.cli import main
 
 RECORD = "from pathlib import Path\nfrom fashion_lib.results import record_results\n"
@@ -175,3 +180,151 @@ def test_earlier_runs_are_kept_listed_and_pruned(project, capsys):
 
     with pytest.raises(history.RunNameError, match="already named 'first'|not usable"):
         report(name="bad name")
+
+
+def test_a_damaged_output_is_not_reused_its_notebook_runs_again_and_the_latest_run_is_replaced(project, capsys):
+    first = report()
+    model = config.run_dir("quick") / "cnn.keras"
+    model.write_text("")  # as `truncate -s 0` would leave it
+    capsys.readouterr()
+
+    second = report()
+    assert statuses(second) == {
+        "01_explore": "reused",
+        "02_mlp": "reused",
+        "03_cnn": "repaired",
+        # The stand-in's CNN writes the same file again, so 04's key is unchanged and its outputs are reused.
+        "04_compare": "reused",
+    }
+    out = capsys.readouterr().out
+    running_again = [line for line in out.splitlines() if "running again" in line]
+    assert running_again == [
+        f"[3/4] 03_cnn: The CNN — running again: {model} is not the file the notebook wrote (its content digest "
+        "differs)"
+    ]
+    assert f"Run {second.run_id} replaces run {first.run_id}, whose outputs failed the check" in out
+    assert model.read_text() == "2"
+    # The damaged run is not pushed into the history: the repaired one takes its place.
+    assert [entry.run_id for entry in history.list_runs("quick")] == [second.run_id]
+
+    executed = config.report_dir("quick") / "notebooks" / "01_explore.ipynb"
+    content = executed.read_bytes()
+    executed.write_bytes(b"[" + content[1:])  # one byte changed: no longer valid JSON
+    third = report()
+    assert statuses(third)["01_explore"] == "repaired"
+    assert f"running again: {executed} is not the file the notebook wrote" in capsys.readouterr().out
+    assert json.loads(executed.read_text())["cells"]
+
+
+def test_a_missing_output_and_changed_metrics_fail_the_check(project, capsys):
+    report()
+    (config.run_dir("quick") / "tuner" / "mlp" / "trial_0").unlink()
+    state = cache.read_state(config.run_dir("quick"))
+    state["notebooks"]["03_cnn"]["metrics"]["models"]["cnn"]["test_accuracy"] = 0.99
+    cache.write_state(config.run_dir("quick"), state)
+    capsys.readouterr()
+
+    result = report()
+    # 02's new trial files differ from the first ones (they hold the kernel's process id), so 04 runs again too.
+    assert statuses(result) == {"01_explore": "reused", "02_mlp": "repaired", "03_cnn": "repaired", "04_compare": "ran"}
+    # Still the same parameters, code and data: the repaired run takes the damaged one's place.
+    assert [entry.run_id for entry in history.list_runs("quick")] == [result.run_id]
+    out = capsys.readouterr().out
+    assert f"running again: {config.run_dir('quick') / 'tuner' / 'mlp' / 'trial_0'} is missing" in out
+    assert "[3/4] 03_cnn: The CNN — running again: the metrics its record in" in out
+    assert result.metrics["models"]["cnn"]["test_accuracy"] == 0.9
+
+
+def test_reruns_that_change_nothing_publish_no_new_run_and_evict_no_real_run(project, capsys):
+    first = report(name="seed-1")
+    second = report("seed=2", name="seed-2")
+    published = (config.report_dir("quick") / "metrics.json").read_text()
+    capsys.readouterr()
+    for _ in range(5):
+        rerun = report("seed=2")
+        assert set(statuses(rerun).values()) == {"reused"} and rerun.run_id == "seed-2"
+        assert "Nothing changed since run seed-2: its outputs passed the check" in capsys.readouterr().out
+    assert [entry.run_id for entry in history.list_runs("quick")] == [second.run_id, first.run_id]
+    assert (config.report_dir("quick") / "metrics.json").read_text() == published
+    assert main(["runs", "--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert "seed-2 *" in out and "seed-1" in out and "seed=2" in out
+
+
+def test_a_latest_run_without_its_metrics_keeps_its_id_and_numbers_in_the_history(project):
+    report(name="first")
+    (config.report_dir("quick") / "metrics.json").unlink()
+    report("compare.tsne_samples=70")
+    earlier = [entry for entry in history.list_runs("quick") if not entry.latest]
+    assert [entry.run_id for entry in earlier] == ["first"]
+    assert earlier[0].accuracies["MLP"] == 0.8 and earlier[0].accuracies["CNN"] == 0.9
+
+
+def test_force_says_what_it_discards_of_an_interrupted_run_and_runs_lists_it(project, capsys):
+    (project / "interrupt_at").write_text("2")
+    with pytest.raises(pipeline.NotebookFailed):
+        report("mlp.max_trials=4")
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "No finished runs yet.",
+        "quick: an interrupted run (finished: 01_explore; 02_mlp was cut short); "
+        "`python -m fashion_lib report --profile quick` resumes it, `--fresh` discards it",
+    ]
+    running = cache.read_state(config.run_dir("quick").with_name(".quick.partial"))["running"]
+    with locks.profile_lock("quick"):
+        assert history.unfinished_runs() == [
+            f"quick: a run is in progress (process {os.getpid()}, started {locks.current_holder('quick').started}; "
+            f"finished: 01_explore; running 02_mlp since {running['started'].replace('T', ' ')})"
+        ]
+
+    result = report("mlp.max_trials=4", force=True)
+    assert set(statuses(result).values()) == {"ran"}
+    assert (
+        "--force discards what the interrupted run would have kept: the finished 01_explore and the 2 files 02_mlp "
+        "had written (its finished search trials)." in capsys.readouterr().out
+    )
+
+
+def test_ctrl_c_ends_the_kernel_and_the_command_with_one_line(project, write_stand_in, capfd):
+    started = project / "started"
+    write_stand_in(
+        project / "notebooks",
+        "02_mlp",
+        f"import time\nfrom pathlib import Path\nPath({str(started)!r}).touch()\ntime.sleep(300)",
+    )
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 300
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    began = time.monotonic()
+    assert main(["report", "--profile", "quick"]) == 130
+    presser.join()
+    assert time.monotonic() - began < 200
+    time.sleep(2)  # what a kernel still alive would print comes now
+    err = capfd.readouterr().err
+    assert err.splitlines()[-1:] == ["interrupted"], err
+    assert "Traceback" not in err and "ZMQError" not in err
+
+
+def test_a_damaged_run_moves_to_the_history_without_its_damaged_outputs(project, capsys):
+    first = report()
+    model = config.run_dir("quick") / "cnn.keras"
+    model.write_text("")
+    capsys.readouterr()
+
+    report("compare.tsne_samples=70")
+    out = capsys.readouterr().out
+    assert f"Run {first.run_id} moves to the history without the outputs of 03_cnn: {model} is not the file" in out
+    report_history, runs_history = history.history_dirs("quick")
+    assert not (runs_history / first.run_id / "cnn.keras").exists()
+    assert not (report_history / first.run_id / "notebooks" / "03_cnn.ipynb").exists()
+    assert (runs_history / first.run_id / "mlp.keras").read_text() == "2"
+    [earlier] = [entry for entry in history.list_runs("quick") if not entry.latest]
+    assert earlier.run_id == first.run_id and earlier.damaged == ["03_cnn"]
+    assert "(outputs of 03_cnn failed the check and were removed)" in history.format_runs([earlier])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fashion_lib import config, storage
+from fashion_lib import config, pipeline, storage
 from fashion_lib.cli import main
 from fashion_lib.pipeline import NOTEBOOKS
 
@@ -58,6 +59,8 @@ def test_a_full_disk_raises_naming_the_target_and_keeps_the_previous_file(tmp_pa
         assert sorted(path.name for path in disk.iterdir()) == ["model.keras"]
         message = storage.describe_write_error(failed.value)
         assert f"No space left on device ({target})" in message and "Free space on that disk" in message
+        # Environment variables are case-sensitive: the advice names them as they must be typed.
+        assert "point FASHION_RUNS_DIR and FASHION_REPORT_DIR at one with room" in message
 
 
 def write_stand_ins(folder: Path, bodies: dict[str, str]) -> None:
@@ -106,14 +109,77 @@ def test_a_full_disk_stops_the_report_with_one_line_and_keeps_the_previous_resul
         # Above the error: papermill's progress bars of the notebooks that ran.
         assert "Traceback" not in error and error.count("error:") == 1
         last_line = error.splitlines()[-1]
-        assert last_line.startswith("error: could not write the outputs: No space left on device (")
-        assert f"{disk / 'report' / '.quick.partial'}" in last_line
+        # The pages' need is checked before they are rendered: the run stops before writing any of them.
+        assert last_line.startswith("error: not enough space for the report's pages: about ")
+        assert f"needed in {disk / 'report' / '.quick.partial'}, and that disk has " in last_line
         assert previous_report.read_text() == "the previous report"
         assert previous_model.read_text() == "the previous model"
-        # The unfinished run stays for inspection: the executed notebooks and what they wrote.
-        staged = disk / "report" / ".quick.partial" / "notebooks"
-        assert sorted(path.name for path in staged.iterdir()) == [f"{n}.ipynb" for _, n, _ in NOTEBOOKS]
+        # The unfinished run stays for the next run to reuse: the executed notebooks and what they wrote, no page.
+        staged = disk / "report" / ".quick.partial"
+        assert sorted(path.name for path in (staged / "notebooks").iterdir()) == [f"{n}.ipynb" for _, n, _ in NOTEBOOKS]
+        assert not list(staged.glob("*.html")) and not (staged / "metrics.json").exists()
         assert (disk / "runs" / ".quick.partial" / "filler").is_file()
+
+
+# Output papermill cannot fit into the executed notebook on a 2 MB report disk.
+PRINT_MEGABYTES = "print('x' * 3_000_000)"
+
+
+def every_json_file_is_valid(folder: Path) -> None:
+    for path in [*folder.rglob("*.json"), *folder.rglob("*.ipynb")]:
+        json.loads(path.read_text())
+
+
+def test_a_full_report_disk_leaves_no_cut_off_notebook(tmp_path, monkeypatch, capsys):
+    notebooks = tmp_path / "notebooks"
+    write_stand_ins(notebooks, {"04_compare": PRINT_MEGABYTES})
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    # A disk that fills up during the run: the first run's check before the notebooks is left out.
+    monkeypatch.setattr(pipeline, "FIRST_RUN_BYTES", {"report": 0, "runs": 0})
+    with small_filesystem(tmp_path / "disk", size="2m") as disk:
+        monkeypatch.setattr(config, "REPORT_DIR", disk / "report")
+        assert main(["report", "--profile", "quick"]) == 1
+        error = capsys.readouterr().err
+        assert "Traceback" not in error and error.count("error:") == 1
+        assert error.splitlines()[-1].startswith("error: could not write the outputs: No space left on device (")
+        staged = disk / "report" / ".quick.partial" / "notebooks"
+        # 01-03 finished and stay for the next run; 04's executed copy, cut off by the full disk, is gone.
+        assert sorted(path.name for path in staged.iterdir()) == [f"{n}.ipynb" for _, n, _ in NOTEBOOKS[:3]]
+        every_json_file_is_valid(disk / "report")
+        every_json_file_is_valid(tmp_path / "runs")
+
+
+def test_a_first_run_on_a_2_mb_report_disk_is_refused_before_any_notebook(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    with small_filesystem(tmp_path / "disk", size="2m") as disk:
+        monkeypatch.setattr(config, "REPORT_DIR", disk / "report")
+        assert main(["report", "--profile", "quick"]) == 1
+        out, error = capsys.readouterr()
+        assert out == "" and error.count("\n") == 1
+        assert error.startswith(
+            "error: not enough space for a first run of profile 'quick' (at least what a quick run writes): about "
+            f"5.0 MB needed in {disk / 'report' / '.quick.partial'}, and that disk has 2.1 MB free."
+        )
+        assert not (disk / "report").exists()
+
+
+def test_a_run_larger_than_the_free_space_is_refused_before_any_notebook(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "REPORT_DIR", tmp_path / "report")
+    with small_filesystem(tmp_path / "disk", size="2m") as disk:
+        monkeypatch.setattr(config, "RUNS_DIR", disk / "runs")
+        # The profile's last run: a 1.5 MB model on the 2 MB disk, which leaves too little for a new run's copy.
+        config.run_dir("quick").mkdir(parents=True)
+        (config.run_dir("quick") / "cnn.keras").write_bytes(b"0" * 1_500_000)
+        config.report_dir("quick").mkdir(parents=True)
+        (config.report_dir("quick") / "metrics.json").write_text('{"run": {"id": "previous"}}')
+        assert main(["report", "--profile", "quick"]) == 1
+        out, error = capsys.readouterr()
+        assert out == "" and error.count("\n") == 1
+        assert error.startswith("error: not enough space for a run of profile 'quick' (as large as its last run): ")
+        assert f"about 1.5 MB needed in {disk / 'runs' / '.quick.partial'}, and that disk has 0." in error
+        assert "point FASHION_RUNS_DIR and FASHION_REPORT_DIR at a disk with room" in error
+        assert sorted(path.name for path in (disk / "runs").iterdir()) == [".quick.lock", "quick"]
 
 
 def test_a_read_only_output_folder_stops_the_report_before_any_notebook(tmp_path, monkeypatch, capsys):
