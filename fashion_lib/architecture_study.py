@@ -299,7 +299,7 @@ def plot_study(histories: pd.DataFrame, summary: dict[str, Any], *, title: str |
     naming the ranking epochs at which that architecture is the pick."""
     from matplotlib.ticker import MaxNLocator
 
-    from fashion_lib.plots import ReportFigure
+    from fashion_lib.plots import ReportFigure, finish_figure
 
     fig = ReportFigure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
@@ -330,7 +330,16 @@ def plot_study(histories: pd.DataFrame, summary: dict[str, Any], *, title: str |
     ax.set_title(title or "Every architecture of the seed's CNN space, trained alike")
     ax.grid(alpha=0.3)
     ax.legend(title="architecture", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return fig
+    final = histories.sort_values("epoch").groupby("architecture", sort=False)["val_accuracy"].last()
+    description = (
+        f"Line chart of validation accuracy against epoch (1 to {int(histories['epoch'].max())}) for each of the "
+        f"{len(final)} architectures of the seed's CNN space; at the last epoch: "
+        + ", ".join(f"{label} {accuracy:.1%}" for label, accuracy in final.items())
+        + ". Picks: "
+        + ", ".join(f"at epoch {epoch} {pick['architecture']}" for epoch, pick in summary["picks"].items())
+        + "."
+    )
+    return finish_figure(fig, description)
 
 
 def describe_study(summary: dict[str, Any], *, search_epochs: int, search_pick: str) -> str:

@@ -79,7 +79,7 @@ def printed_text_size(fig: Figure) -> float:
     return round(min(sizes, default=float("inf")) * scale, 2)
 
 
-def _finish(fig: ReportFigure, description: str) -> ReportFigure:
+def finish_figure(fig: ReportFigure, description: str) -> ReportFigure:
     """`fig` with its description, and every text enlarged to print at 7 points or more (`printed_text_size`)."""
     fig.description = description
     smallest = 7.0 / min(1.0, PRINT_WIDTH_INCHES / fig.get_figwidth())
@@ -173,7 +173,7 @@ def plot_image_grid(
         f"{title + ': ' if title else ''}{count} images in {rows} rows of {columns}, each titled with its class "
         f"(in order: {', '.join(config.CLASS_NAMES[label] for label in labels[:count])})."
     )
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def plot_class_frequencies(train_labels: Any, test_labels: Any) -> Figure:
@@ -202,7 +202,7 @@ def plot_class_frequencies(train_labels: Any, test_labels: Any) -> Figure:
     description = f"Bar charts of the number of images of each of the {config.NUM_CLASSES} classes: " + (
         "; ".join(described) + "."
     )
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def _keras_layers(model: Any) -> Any:
@@ -303,7 +303,7 @@ def plot_architecture(model: Any, *, prefer_table: bool = False, title: str | No
     )
     if prefer_table:
         fig = _architecture_table(model, title)
-        return _finish(fig, description)
+        return finish_figure(fig, description)
     if rows < 1:
         raise ValueError(f"rows must be positive, got {rows}.")
     columns = math.ceil(len(summaries) / rows)
@@ -334,7 +334,7 @@ def plot_architecture(model: Any, *, prefer_table: bool = False, title: str | No
                 "", xy=(column + 0.5, row + 1.1), xytext=(column + 0.5, row + 0.82), arrowprops={"arrowstyle": "->"}
             )
     ax.set_title(title, fontsize=11)
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def _best_epoch(history: pd.DataFrame, column: str) -> int:
@@ -381,7 +381,7 @@ def plot_history(history: pd.DataFrame, *, metric: str = "accuracy", title: str 
         f"{name} is {best_value:.4f} at epoch {best_epoch}; at the last epoch training {history[metric].iloc[-1]:.4f}, "
         f"validation {history[validation].iloc[-1]:.4f}."
     )
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def _highlight_extremes(ax: Any, values: pd.DataFrame) -> None:
@@ -454,7 +454,7 @@ def plot_confusion_matrix(
             for metric in metrics
         )
     )
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def _message_figure(message: str, title: str | None) -> Figure:
@@ -466,7 +466,7 @@ def _message_figure(message: str, title: str | None) -> Figure:
     if title:
         ax.set_title(title)
     description = f"{title + ': ' if title else ''}{message}."
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def plot_gallery(
@@ -527,7 +527,7 @@ def plot_gallery(
     )
     truth = "" if one_class else f"; true classes {_counted([names[label] for label in true[:count]])}"
     description = f"{heading}: {shown} images shown, {predicted}{truth}."
-    return _finish(fig, description)
+    return finish_figure(fig, description)
 
 
 def plot_trials(trials: pd.DataFrame, *, title: str | None = None, higher_is_better: bool = True) -> Figure:
@@ -567,7 +567,7 @@ def plot_trials(trials: pd.DataFrame, *, title: str | None = None, higher_is_bet
         if scores.notna().any()
         else "no trial has a score"
     )
-    return _finish(
+    return finish_figure(
         fig, f"{title or 'Hyperparameter search'}: the score of each of {len(scores)} trials in order; {best_words}."
     )
 
@@ -606,7 +606,9 @@ def plot_model_comparison(per_class: dict[str, pd.DataFrame], *, metric: str = "
         f"highest {frame[metric].astype(float).idxmax()} ({frame[metric].astype(float).max():.3f})"
         for model_name, frame in frames
     )
-    return _finish(fig, f"Bars of the {label} of each of {len(classes)} classes for {len(frames)} models. {lowest}.")
+    return finish_figure(
+        fig, f"Bars of the {label} of each of {len(classes)} classes for {len(frames)} models. {lowest}."
+    )
 
 
 def _check_interval_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -671,7 +673,7 @@ def plot_accuracy_intervals(
         f"{label} {row['estimate']:.2%} ({row['lower']:.2%}–{row['upper']:.2%})" for label, row in intervals.iterrows()
     )
     lines = "; ".join(f"{label} {value:.1%}" for label, value in (references or {}).items())
-    return _finish(
+    return finish_figure(
         fig,
         f"{title or 'Test accuracy of every model'}, with {confidence:.0%} bootstrap intervals: {shown}."
         + (f" Reference lines: {lines}." if lines else ""),
@@ -708,7 +710,7 @@ def plot_per_class_intervals(
         f"highest {frame['estimate'].astype(float).idxmax()} ({frame['estimate'].astype(float).max():.3f})"
         for name, frame in frames.items()
     )
-    return _finish(
+    return finish_figure(
         fig,
         f"{metric_label} of each of {len(classes)} classes with {confidence:.0%} bootstrap intervals for "
         f"{', '.join(frames)}. {extremes}.",
@@ -732,7 +734,7 @@ def plot_vote_weights(table: pd.DataFrame, *, weight_column: str, chosen: float,
     ax.grid(alpha=0.3)
     ax.legend()
     best = ordered.loc[ordered["validation_accuracy"].idxmax()]
-    return _finish(
+    return finish_figure(
         fig,
         f"Validation accuracy of the soft vote for {len(ordered)} weights of the {model_label} from "
         f"{ordered[weight_column].min():.2f} to {ordered[weight_column].max():.2f}: highest "
@@ -793,7 +795,7 @@ def plot_reliability(tables: dict[str, pd.DataFrame], *, columns: int = 2) -> Fi
         ax.set_title(f"{label}\nECE {ece:.2%}", fontsize=10)
         ax.legend(loc="upper left", fontsize=7)
         errors.append(f"{' '.join(label.split())}: ECE {ece:.2%}")
-    return _finish(
+    return finish_figure(
         fig,
         f"{len(tables)} reliability diagrams, accuracy against confidence per confidence bin, with the diagonal of "
         f"perfect calibration: {'; '.join(errors)}.",
@@ -838,7 +840,7 @@ def plot_gradcam(
         heading = f"{heading} (true class: {config.CLASS_NAMES[true[0]]})"
     fig.suptitle(heading)
     predictions = _counted([config.CLASS_NAMES[label] for label in predicted[:count]])
-    return _finish(
+    return finish_figure(
         fig,
         f"{heading}: {count} images (top row) and their Grad-CAM heatmaps laid over them (bottom row), warm colours "
         f"where the prediction leans most; predicted: {predictions}.",
@@ -860,7 +862,7 @@ def plot_embedding(embedding: Any, labels: Any, *, title: str | None = None) -> 
     ax.set_yticks([])
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=3, fontsize=8)
     ax.set_title(title or "2-D embedding")
-    return _finish(
+    return finish_figure(
         fig,
         f"{title or '2-D embedding'}: a scatter plot of {len(points):,} points, one colour per class "
         f"({_counted([config.CLASS_NAMES[label] for label in classes])}).",
@@ -891,7 +893,7 @@ def plot_search_strategies(trials: dict[str, pd.DataFrame], *, title: str | None
         f"{label}: best {table['score'].astype(float).max():.2%} after {len(table)} trials"
         for label, table in trials.items()
     )
-    return _finish(
+    return finish_figure(
         fig,
         f"{title or 'Bayesian optimisation against random search'}: best validation accuracy so far after each "
         f"trial. {bests}.",

@@ -262,7 +262,7 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
     assert recorded["trials"] == MAX_TRIALS
     pd.testing.assert_frame_equal(tuning.load_search(run_dir / "tuner", "mlp").trials, trials)
     executed = (tmp_path / "02_mlp.ipynb").read_text()
-    assert "The search was not run here" in executed
+    assert "This run did not search" in executed
 
 
 @pytest.mark.slow

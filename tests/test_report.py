@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -225,7 +226,7 @@ def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_pa
     assert {row["recipe"] for key, row in rows.items() if not key.startswith("data")} == {"seed method, cosine recipe"}
     index = (quick_report["report"] / "index.html").read_text()
     for row in rows.values():
-        assert f'data-claim="{row["key"]}" data-verdict="{row["verdict"]}"' in index
+        assert f'data-claim="{row["key"]}" data-verdict="{html.escape(row["verdict"])}"' in index
     assert (
         "The MLP and the CNN were searched in the seed report&#x27;s own space and trained with a warm-up and a "
         "cosine to zero over a fixed number of epochs, without early stopping." in index
