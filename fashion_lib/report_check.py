@@ -35,10 +35,14 @@ LEAST_PAGE_CHARACTERS = 200
 # nbconvert's alt text for an image output that came without one: no description at all.
 NBCONVERT_PLACEHOLDER_ALT = "No description has been provided for this image"
 
-# More decimals than a reader can use: 0.894300 or 89.4321% (a table's four decimals are display's rule).
-_UNROUNDED = re.compile(r"(?<![\w.])\d+\.\d{5,}(?![\w.])|(?<![\w.])\d+\.\d{3,}\s?%")
-# A format field or placeholder that was never filled: {accuracy:.2%}, {{ name }}, a literal nan or None.
-_LEFTOVER = re.compile(r"\{\{.*?\}\}|\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}|\b(?:nan|NaN|None|TODO|XXX)\b")
+# More decimals than a reader can use: 0.894300 or 89.4321% (a table's four decimals are display's rule); a
+# small rate such as 0.000848 has three significant digits, which count, not its leading zeros.
+_UNROUNDED = re.compile(r"(?<![\w.])\d+\.0*[1-9]\d{4,}(?![\w.])|(?<![\w.])\d+\.\d{3,}\s?%")
+# A format field or placeholder that was never filled: {accuracy:.2%}, {{ name }}, a literal nan or None; a set
+# of values after "in" (a search space's condition, "optimizer in {sgd}") is notation, not a leftover.
+_LEFTOVER = re.compile(
+    r"\{\{.*?\}\}|(?<!in )\{[A-Za-z_][\w.\[\]'\"]*(?:![rsa])?(?::[^{}]*)?\}|\b(?:nan|NaN|None|TODO|XXX)\b"
+)
 # Text a reader does not read as prose: program code and its printed output.
 _NOT_PROSE = ("pre", "code", "script", "style", "svg")
 

@@ -121,3 +121,15 @@ def test_check_report_reads_every_page_and_the_pdf(tmp_path) -> None:
     (report / "02_mlp.html").write_text(CLEAN)
     (report / "report.pdf").unlink()
     assert report_check.main([str(report)]) == 0
+
+
+@pytest.mark.parametrize("text", ["a learning rate of 0.000848", "optimizer in {sgd}", "rates 0.00102 and 0.0003"])
+def test_small_rates_and_set_notation_are_not_defects(text: str) -> None:
+    page = f"<html><body><h1>Title</h1><p>{text}</p></body></html>"
+    assert report_check.check_page(page, "page.html") == []
+
+
+@pytest.mark.parametrize("text", ["dropout 0.24439935658317602", "a rate of 0.0008476708"])
+def test_many_significant_decimals_are_unrounded(text: str) -> None:
+    [problem] = report_check.check_page(f"<html><body><h1>Title</h1><p>{text}</p></body></html>", "page.html")
+    assert problem.kind == "unrounded number"
