@@ -24,8 +24,8 @@ RACE_PROFILE = "standard"
 class TrainingPath:
     """How a model is fed and stepped: the plain baseline, or the project's training path.
 
-    `fused_layers`: batch normalisation and dropout from fashion_lib.layers rather than Keras' own.
-    `steps_per_execution`: training steps per call of Keras' compiled step (models.STEPS_PER_EXECUTION).
+    `fused_layers`: batch normalisation and dropout from fashion_lib.models.layers rather than Keras' own.
+    `steps_per_execution`: training steps per call of Keras' compiled step (builders.STEPS_PER_EXECUTION).
     `learning_rate` and `momentum` are the SGD settings of the time-to-accuracy race; the throughput
     measurement uses the same batch size and input pipeline.
     """
@@ -75,12 +75,13 @@ def default_batch_size(model_name: str, cpu_flags: list[str] | None = None) -> i
 
 
 def project_path(model_name: str, batch_size: int | None = None) -> TrainingPath:
-    """The project's path for a model: fashion_lib.layers' batch normalisation and dropout, fed by
-    training.make_dataset (cached, shuffled, prefetched tf.data without autotuning) at `batch_size`
-    (default: `default_batch_size` for this CPU), models.STEPS_PER_EXECUTION steps per call, and SGD with momentum 0.9,
+    """The project's path for a model: fashion_lib.models.layers' batch normalisation and dropout, fed by
+    fashion_lib.training.fit.make_dataset (cached, shuffled, prefetched tf.data without autotuning) at
+    `batch_size` (default: `default_batch_size` for this CPU), builders.STEPS_PER_EXECUTION steps per call, and
+    SGD with momentum 0.9,
     its rate scaled linearly with the batch from the model's setting. For the CNN, whose seed SGD had no
     momentum, momentum is the lever: it lengthens the steps about tenfold at the same rate."""
-    from fashion_lib.models import STEPS_PER_EXECUTION
+    from fashion_lib.models.builders import STEPS_PER_EXECUTION
 
     default_batch, default_rate = PROJECT_SETTINGS[model_name]
     batch = int(batch_size or default_batch_size(model_name))
@@ -151,10 +152,10 @@ def training_flops_per_image(model: Any) -> float:
 
 def reference_models() -> dict[str, Callable[..., Any]]:
     """Builders of the reference architectures: the seed's MLP 784-1024-512-10 and CNN 16/32/64 (SGD)."""
-    from fashion_lib import models
+    from fashion_lib.models import builders
 
     return {
-        "mlp": lambda learning_rate=0.01, momentum=0.9, **path: models.build_mlp(
+        "mlp": lambda learning_rate=0.01, momentum=0.9, **path: builders.build_mlp(
             hidden_units=(1024, 512),
             dropout_rates=0.2,
             l2_factors=0.001,
@@ -162,7 +163,7 @@ def reference_models() -> dict[str, Callable[..., Any]]:
             momentum=momentum,
             **path,
         ),
-        "cnn": lambda learning_rate=0.01, momentum=0.0, **path: models.build_cnn(
+        "cnn": lambda learning_rate=0.01, momentum=0.0, **path: builders.build_cnn(
             conv_blocks=3,
             filters=16,
             dropout_rate=0.1,
@@ -195,8 +196,8 @@ def _fit(
     **kwargs: Any,
 ) -> Any:
     """model.fit along the path; the project's path feeds the validation images through make_dataset too,
-    as training.train_model does, the baseline hands Keras the arrays."""
-    from fashion_lib.training import make_dataset
+    as fit.train_model does, the baseline hands Keras the arrays."""
+    from fashion_lib.training.fit import make_dataset
 
     if path.use_dataset:
         data = make_dataset(x, y, batch_size=path.batch_size, shuffle=True, seed=seed)
@@ -248,10 +249,10 @@ def race_settings(model_name: str, profile: str = RACE_PROFILE) -> dict[str, dic
     """The race's two final trainings of a model, as the profile's notebook parameters give them.
 
     "today": the seed report's schedule with early stopping, no augmentation (the final training before
-    fashion_lib.recipe). "recipe": the profile's `final_schedule` and `augment_*` values. Both at the
+    fashion_lib.training.recipe). "recipe": the profile's `final_schedule` and `augment_*` values. Both at the
     profile's batch size for up to its `final_epochs`.
     """
-    from fashion_lib.pipeline import load_profile
+    from fashion_lib.report.pipeline import load_profile
 
     section = load_profile(profile).get(model_name, {})
     common = {"batch_size": int(section.get("batch_size", 128)), "epochs": int(section.get("final_epochs", 30))}
@@ -268,7 +269,7 @@ def race_settings(model_name: str, profile: str = RACE_PROFILE) -> dict[str, dic
 
 
 def _describe_settings(settings: dict[str, Any]) -> str:
-    from fashion_lib.recipe import Augmentation
+    from fashion_lib.training.recipe import Augmentation
 
     augmentation = Augmentation(settings["shift"], settings["flip"], settings["erase"]).describe()
     return f"{settings['schedule']} schedule, augmentation: {augmentation}, batch {settings['batch_size']}"
@@ -280,14 +281,15 @@ def race(
     """Train the model's reference configuration (its extended space's defaults) with `settings` (one
     entry of `race_settings`) and time, validation included, the first epoch that reaches each of
     RACE_MILESTONES[model_name]; with the best validation accuracy, the epochs run and the total time."""
-    from fashion_lib import models, recipe, search_space, training
+    from fashion_lib.models import hypermodels, search_space
+    from fashion_lib.training import fit, recipe
 
     reference = search_space.default_values(
-        search_space.declare_search_space(models.make_hypermodel(model_name, "extended"))
+        search_space.declare_search_space(hypermodels.make_hypermodel(model_name, "extended"))
     )
     model = search_space.build_from_hyperparameters(model_name, reference, space="extended")
     clock = epoch_clock()
-    history = training.train_model(
+    history = fit.train_model(
         model,
         splits.train_x,
         splits.train_y,

@@ -56,7 +56,7 @@ def termination_as_interrupt() -> Iterator[None]:
 
 def _report(args: argparse.Namespace) -> int:
     """Run the four notebooks of a profile and render the report."""
-    from fashion_lib.pipeline import NotebookFailed, run_report
+    from fashion_lib.report.pipeline import NotebookFailed, run_report
 
     try:
         with termination_as_interrupt():
@@ -81,7 +81,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     """List the kept report runs and refresh the page that compares them."""
-    from fashion_lib.history import format_runs, list_runs, unfinished_runs, write_runs_page
+    from fashion_lib.report.history import format_runs, list_runs, unfinished_runs, write_runs_page
 
     entries = list_runs(args.profile)
     print(format_runs(entries, unfinished_runs(args.profile)))
@@ -134,7 +134,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     """Run a search over a chief and workers on this machine, or one process of a search over machines."""
-    from fashion_lib.search_supervisor import tune
+    from fashion_lib.search.supervisor import tune
 
     return tune(
         model=args.model,

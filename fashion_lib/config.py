@@ -16,7 +16,7 @@ REPORT_DIR = Path(os.environ.get("FASHION_REPORT_DIR", PROJECT_ROOT / "report"))
 # of a distributed search) reads the same names as the model builders.
 MODEL_NAMES: tuple[str, ...] = ("mlp", "cnn")
 SEARCH_SPACES: tuple[str, ...] = ("seed", "extended")
-# The final training's learning-rate schedules (see fashion_lib.recipe).
+# The final training's learning-rate schedules (see fashion_lib.training.recipe).
 SCHEDULES: tuple[str, ...] = ("seed", "cosine")
 
 # Name of the Jupyter kernel that `make setup` registers and papermill uses.

@@ -15,7 +15,7 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fashion_lib import config  # noqa: E402
+from fashion_lib import config
 from fashion_lib.data import (  # noqa: E402
     FashionMNIST,
     load_fashion_mnist,
@@ -54,7 +54,7 @@ def small_split(fashion: FashionMNIST) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def tiny_search(small_split: dict[str, np.ndarray]) -> Callable[..., Any]:
     """A runner of small real searches: two one-epoch trials on 300 training images, unless told otherwise."""
-    from fashion_lib.tuning import run_search
+    from fashion_lib.search.tuning import run_search
 
     def search(directory: Path, model_name: str = "mlp", **options: Any) -> Any:
         arguments = {"max_trials": 2, "epochs_per_trial": 1, "num_initial_points": 2, "batch_size": 64, "seed": 3}
@@ -89,7 +89,7 @@ def _interval(estimate: float, half: float) -> dict[str, float]:
 
 
 def _claim(key: str, subject: str, seed_figure: str, value: Any, verdict: str) -> dict[str, Any]:
-    """One row of a replication table, shaped as fashion_lib.replication.replication_table writes it."""
+    """One row of a replication table, shaped as fashion_lib.analysis.replication.replication_table writes it."""
     ours = {"value": value, "text": f"{value:.2%}" if isinstance(value, float) else str(value)}
     if isinstance(value, float):
         ours |= {"lower": value - 0.02, "upper": value + 0.02}

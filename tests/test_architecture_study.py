@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib import architecture_study, results
+from fashion_lib import results
+from fashion_lib.analysis import architecture_study
 from fashion_lib.data import Splits
-from fashion_lib.parameters import parse_epoch_list
+from fashion_lib.report.parameters import parse_epoch_list
 
 
 def _histories(curves: dict[str, list[float]]) -> pd.DataFrame:

@@ -6,17 +6,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from fashion_lib import bench, models
+from fashion_lib import bench
+from fashion_lib.models import builders
 
 
 def test_training_flops_of_the_reference_mlp():
-    model = models.build_mlp(hidden_units=(1024, 512))
+    model = builders.build_mlp(hidden_units=(1024, 512))
     first, rest = 2 * 784 * 1024, 2 * (1024 * 512 + 512 * 10)
     assert bench.training_flops_per_image(model) == 2 * first + 3 * rest
 
 
 def test_training_flops_of_the_reference_cnn():
-    model = models.build_cnn(conv_blocks=3, filters=16)
+    model = builders.build_cnn(conv_blocks=3, filters=16)
     first = 2 * 28 * 28 * 9 * 1 * 16
     rest = 2 * (14 * 14 * 9 * 16 * 32 + 7 * 7 * 9 * 32 * 64 + 3 * 3 * 64 * 10)
     assert bench.training_flops_per_image(model) == 2 * first + 3 * rest
@@ -28,7 +29,7 @@ def test_the_training_step_skips_the_first_layers_input_gradient():
     import keras
     import tensorflow as tf
 
-    model = models.build_mlp(hidden_units=(64, 32))
+    model = builders.build_mlp(hidden_units=(64, 32))
     images = tf.zeros((4, *model.input_shape[1:]))
     labels = tf.zeros((4,), tf.int32)
 
@@ -79,11 +80,11 @@ def test_only_the_project_path_loops_steps_inside_the_graph():
     builder = bench.reference_models()["mlp"]
     assert bench._build(builder, bench.BASELINES["mlp"]).steps_per_execution == 1
     project = bench._build(builder, bench.project_path("mlp"))
-    assert project.steps_per_execution == models.STEPS_PER_EXECUTION > 1
+    assert project.steps_per_execution == builders.STEPS_PER_EXECUTION > 1
 
 
 def test_race_settings_pit_todays_final_training_against_the_profiles_recipe():
-    from fashion_lib.pipeline import load_profile
+    from fashion_lib.report.pipeline import load_profile
 
     standard = load_profile("standard")
     for name in ("mlp", "cnn"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fashion_lib import cache
+from fashion_lib.report import cache
 
 ENVIRONMENT = {"code": "c0de", "versions": {"keras": "3"}, "data": {"md5": {}}}
 
@@ -30,15 +30,15 @@ def key(notebook, values, *, source="s", environment=ENVIRONMENT, outputs=None):
 
 def test_the_code_hash_changes_when_a_python_file_of_the_package_changes(tmp_path):
     package = tmp_path / "fashion_lib"
-    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(cache.__file__).parent.parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     assert cache.code_hash(package) == cache.code_hash()
-    with (package / "plots.py").open("a") as handle:
+    with (package / "analysis" / "plots.py").open("a") as handle:
         handle.write("# one more line\n")
     changed = cache.code_hash(package)
     assert changed != cache.code_hash()
     (package / "notes.txt").write_text("not code")
     assert cache.code_hash(package) == changed
-    (package / "plots.py").rename(package / "figures.py")
+    (package / "analysis" / "plots.py").rename(package / "analysis" / "figures.py")
     assert cache.code_hash(package) != changed
 
 

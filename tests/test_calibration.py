@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from fashion_lib import calibration
+from fashion_lib.analysis import calibration
 from fashion_lib.config import NUM_CLASSES
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib.display import (
+from fashion_lib.report.display import (
     COLUMN_PADDING,
     PRINT_WIDTH_CHARACTERS,
     format_cell,
@@ -19,7 +19,7 @@ from fashion_lib.display import (
     table_html,
     use_report_display,
 )
-from fashion_lib.rendering import TABLE_STYLES, notebook_to_html
+from fashion_lib.report.rendering import TABLE_STYLES, notebook_to_html
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_the_report_pages_carry_print_styles_that_keep_every_column_on_the_page(
 
 
 def test_result_fields_read_as_labels_with_the_models_named():
-    from fashion_lib.display import readable_fields
+    from fashion_lib.report.display import readable_fields
 
     comparison = pd.Series({"accuracy_a": 0.88, "only_b_wrong": 120, "kendall_tau": 0.9, "something_new": 1})
     labelled = readable_fields(comparison, names=("MLP", "CNN"))
@@ -161,6 +161,6 @@ def test_result_fields_read_as_labels_with_the_models_named():
     ],
 )
 def test_differences_of_shares_are_written_in_percentage_points(difference, decimals, shown):
-    from fashion_lib.display import format_points
+    from fashion_lib.report.display import format_points
 
     assert format_points(difference, decimals) == shown

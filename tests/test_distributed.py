@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fashion_lib import distributed
 from fashion_lib.cli import main
+from fashion_lib.search import distributed
 
 # Seconds any one command of these tests may take before the test fails rather than hangs.
 COMMAND_TIMEOUT_S = 240
@@ -141,7 +141,7 @@ def test_bad_tune_arguments_give_one_line_errors(
 
 
 def test_a_chief_asked_to_finish_fails_the_trials_of_vanished_workers(tmp_path: Path) -> None:
-    from fashion_lib import tuning
+    from fashion_lib.search import tuning
 
     tuner = tuning.open_search(
         "mlp", "seed", directory=tmp_path, max_trials=3, num_initial_points=1, seed=1, overwrite=True
@@ -165,8 +165,10 @@ def test_a_chief_asked_to_finish_fails_the_trials_of_vanished_workers(tmp_path: 
 @pytest.mark.slow
 def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_path: Path) -> None:
     """Two workers, one killed mid-trial: it restarts, the trial reruns, every trial completes exactly once."""
-    from fashion_lib import pipeline, search_results, tuning
+    from fashion_lib.report import pipeline
     from fashion_lib.results import read_results
+    from fashion_lib.search import trials as search_results
+    from fashion_lib.search import tuning
 
     directory = tmp_path / "tuner"
     process = subprocess.Popen(

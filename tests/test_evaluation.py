@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import VotingClassifier
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
-from fashion_lib import evaluation
+from fashion_lib.analysis import evaluation
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
 
 

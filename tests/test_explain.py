@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from fashion_lib import explain, models
+from fashion_lib.analysis import explain
 from fashion_lib.config import IMAGE_SHAPE, NUM_CLASSES
+from fashion_lib.models import builders
 
 
 def signal_detector() -> keras.Model:
@@ -42,7 +43,7 @@ def square_images(count: int = 3) -> np.ndarray:
 def test_last_conv_layer_is_found_by_type_not_name() -> None:
     assert explain.last_conv_layer(signal_detector()).name == "aa_second"
     with pytest.raises(ValueError, match="no Conv2D layer"):
-        explain.last_conv_layer(models.build_mlp(hidden_units=8))
+        explain.last_conv_layer(builders.build_mlp(hidden_units=8))
 
 
 def test_grad_cam_highlights_where_the_signal_is() -> None:
@@ -67,7 +68,7 @@ def test_grad_cam_defaults_to_the_predicted_class_and_is_zero_against_the_eviden
 
 
 def test_grad_cam_on_the_project_cnn_has_the_image_shape() -> None:
-    cnn = models.build_cnn(conv_blocks=2, filters=4)
+    cnn = builders.build_cnn(conv_blocks=2, filters=4)
     heatmaps = explain.grad_cam(cnn, np.random.default_rng(0).random((5, *IMAGE_SHAPE)), batch_size=2)
     assert heatmaps.shape == (5, *IMAGE_SHAPE)
     assert np.all((heatmaps >= 0) & (heatmaps <= 1))
@@ -79,7 +80,7 @@ def test_grad_cam_rejects_flat_images() -> None:
 
 
 def test_penultimate_features_are_what_the_last_layer_receives() -> None:
-    cnn = models.build_cnn(conv_blocks=1, filters=4, dense_units=12)
+    cnn = builders.build_cnn(conv_blocks=1, filters=4, dense_units=12)
     features = explain.penultimate_features(cnn, np.zeros((3, *IMAGE_SHAPE)))
     assert features.shape == (3, 12)
 

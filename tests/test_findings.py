@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fashion_lib import findings
+from fashion_lib.report import findings
 
 
 def texts(metrics) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""fashion_lib.layers compute what Keras' BatchNormalization and Dropout compute."""
+"""fashion_lib.models.layers compute what Keras' BatchNormalization and Dropout compute."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashion_lib import layers, models
+from fashion_lib.models import builders, layers
 
 
 def _train_step(layer: keras.layers.Layer, inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -92,7 +92,7 @@ def test_fast_dropout_at_inference_and_at_the_extreme_rates(rate):
 
 
 def test_models_with_the_fast_layers_save_and_load(tmp_path):
-    model = models.build_cnn(conv_blocks=1, filters=4, dropout_rate=0.2)
+    model = builders.build_cnn(conv_blocks=1, filters=4, dropout_rate=0.2)
     images = np.random.default_rng(0).random((5, 28, 28), np.float32)
     path = tmp_path / "cnn.keras"
     model.save(path)
@@ -102,7 +102,7 @@ def test_models_with_the_fast_layers_save_and_load(tmp_path):
 
 
 def test_the_copy_for_saving_has_keras_layers_the_same_weights_and_predictions():
-    model = models.build_mlp(hidden_units=(32, 16), dropout_rates=0.3)
+    model = builders.build_mlp(hidden_units=(32, 16), dropout_rates=0.3)
     images = np.random.default_rng(1).random((8, 28, 28), np.float32)
     model.fit(images, np.arange(8) % 10, epochs=1, verbose=0)
     copy = layers.with_keras_layers(model)

@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
-from fashion_lib import config, locks
+from fashion_lib import config
+from fashion_lib.report import locks
 
-HOLD = "from fashion_lib.locks import profile_lock\nwith profile_lock('{profile}'):\n    print('locked', flush=True)\n"
+HOLD = "from fashion_lib.report.locks import profile_lock\n"
+HOLD += "with profile_lock('{profile}'):\n    print('locked', flush=True)\n"
 HOLD += "    import time; time.sleep(120)\n"
 
 

@@ -11,8 +11,11 @@ import pandas as pd
 import papermill
 import pytest
 
-from fashion_lib import config, method, models, pipeline, recipe
-from fashion_lib.search_space import declare_search_space
+from fashion_lib import config
+from fashion_lib.models import builders, hypermodels
+from fashion_lib.models.search_space import declare_search_space
+from fashion_lib.report import method, pipeline
+from fashion_lib.training import recipe
 
 PROFILES = ("quick", "standard", "replicate", "full")
 NOTEBOOKS = {"mlp": "02_mlp", "cnn": "03_cnn"}
@@ -95,7 +98,8 @@ def test_the_search_space_prose_is_the_space_as_declared(profile: str, model_nam
     space = _parameters(profile, model_name)["search_space"]
     sentence = method.describe_search_space(model_name, space)
     declared = {
-        parameter.name: parameter for parameter in declare_search_space(models.make_hypermodel(model_name, space)).space
+        parameter.name: parameter
+        for parameter in declare_search_space(hypermodels.make_hypermodel(model_name, space)).space
     }
     for name in ("num_layers", "conv_blocks"):
         if name in declared:
@@ -147,9 +151,9 @@ def test_the_search_says_how_each_trial_was_chosen(trials: int, initial: int, ex
 
 
 def test_early_stopping_is_reported_as_it_happened_on_a_real_training(small_split) -> None:
-    from fashion_lib.training import train_model
+    from fashion_lib.training.fit import train_model
 
-    model = models.build_mlp(hidden_units=(32,), learning_rate=0.01)
+    model = builders.build_mlp(hidden_units=(32,), learning_rate=0.01)
     history = train_model(
         model,
         small_split["train_x"],

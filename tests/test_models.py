@@ -7,15 +7,8 @@ import numpy as np
 import pytest
 
 from fashion_lib import config
-from fashion_lib.models import (
-    STEPS_PER_EXECUTION,
-    CNNHyperModel,
-    MLPHyperModel,
-    build_cnn,
-    build_mlp,
-    make_hypermodel,
-    make_optimizer,
-)
+from fashion_lib.models.builders import STEPS_PER_EXECUTION, build_cnn, build_mlp, make_optimizer
+from fashion_lib.models.hypermodels import CNNHyperModel, MLPHyperModel, make_hypermodel
 
 
 def _layers(model: keras.Model, kind: type) -> list[keras.layers.Layer]:

@@ -14,10 +14,11 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from fashion_lib import monitoring, progress, seeding
-from fashion_lib.models import build_mlp
-from fashion_lib.training import train_model
-from fashion_lib.tuning import SearchResult, load_search
+from fashion_lib import progress, seeding
+from fashion_lib.models.builders import build_mlp
+from fashion_lib.search import monitoring
+from fashion_lib.search.tuning import SearchResult, load_search
+from fashion_lib.training.fit import train_model
 
 # A few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300

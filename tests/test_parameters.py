@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fashion_lib import config, parameters, pipeline
-from fashion_lib.parameters import CONSTRAINTS, ParameterError, check_notebook_parameters, notebook_defaults
+from fashion_lib import config
+from fashion_lib.report import parameters, pipeline
+from fashion_lib.report.parameters import CONSTRAINTS, ParameterError, check_notebook_parameters, notebook_defaults
 
 NOTEBOOKS = [notebook for _, notebook, _ in pipeline.NOTEBOOKS]
 
@@ -99,7 +100,9 @@ def check_quick(overrides: list[str]) -> None:
 def test_every_declared_parameter_has_a_constraint_of_its_declared_type():
     for notebook in NOTEBOOKS:
         for name, type_name in pipeline.declared_parameters(notebook).items():
-            assert name in CONSTRAINTS, f"{notebook} declares {name!r}: add its constraint to fashion_lib.parameters"
+            assert name in CONSTRAINTS, (
+                f"{notebook} declares {name!r}: add its constraint to fashion_lib.report.parameters"
+            )
             assert CONSTRAINTS[name].type.__name__ == type_name, f"{notebook}.{name} is declared {type_name}"
 
 

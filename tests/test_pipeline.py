@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fashion_lib import config, pipeline
+from fashion_lib import config
 from fashion_lib.cli import main
+from fashion_lib.report import pipeline
 
 
 def parameters_of(profile_name: str, overrides: list[str]) -> dict:

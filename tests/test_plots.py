@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
-from fashion_lib import evaluation, plots
+from fashion_lib.analysis import evaluation, plots
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
 from fashion_lib.data import FashionMNIST, scale_images
 
@@ -134,7 +134,7 @@ def test_architecture_drawing_numbers_every_layer_with_its_output_and_parameters
 
 
 def test_architecture_shows_the_keras_layers_a_saved_model_holds() -> None:
-    from fashion_lib.models import build_cnn
+    from fashion_lib.models.builders import build_cnn
 
     model = build_cnn(conv_blocks=2, filters=8, dropout_rate=0.2)
     assert {type(layer).__name__ for layer in model.layers} & {"FusedBatchNormalization", "FastDropout"}
@@ -270,7 +270,7 @@ def test_model_comparison_rejects_missing_metric(confusion_and_scores) -> None:
 def test_figures_render_and_stay_out_of_pyplot(
     fashion: FashionMNIST, history, confusion_and_scores, tiny_model
 ) -> None:
-    from fashion_lib import calibration
+    from fashion_lib.analysis import calibration
 
     open_before = plt.get_fignums()
     confusion, per_class = confusion_and_scores
@@ -324,7 +324,7 @@ def test_figures_render_and_stay_out_of_pyplot(
 
 
 def test_reliability_panels_are_titled_with_the_calibration_modules_ece() -> None:
-    from fashion_lib import calibration
+    from fashion_lib.analysis import calibration
 
     generator = np.random.default_rng(0)
     probabilities = generator.dirichlet(np.full(NUM_CLASSES, 0.3), size=400)

@@ -17,7 +17,7 @@ from PIL import Image
 from fashion_lib import config
 from fashion_lib.cli import main
 from fashion_lib.data import scale_images, stratified_subset
-from fashion_lib.models import build_cnn
+from fashion_lib.models.builders import build_cnn
 from fashion_lib.predict import (
     SHOW_INPUT_SCALE,
     ModelError,

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashion_lib import models, recipe, training
-from fashion_lib.recipe import Augmentation
+from fashion_lib.models import builders
+from fashion_lib.training import fit, recipe
+from fashion_lib.training.recipe import Augmentation
 
 SHIFT_FLIP_ERASE = Augmentation(shift=2, flip=True, erase=0.5)
 
 
 def _batches(small_split: dict, augmentation: Augmentation, seed: int, epochs: int = 1) -> list[tuple]:
-    dataset = training.make_dataset(
+    dataset = fit.make_dataset(
         small_split["train_x"],
         small_split["train_y"],
         batch_size=100,
@@ -33,7 +34,7 @@ def test_augmentation_is_seeded_and_differs_between_epochs(small_split: dict) ->
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0][0], other[0][0])
     # In a fixed order, the same images in two epochs: only the augmentation draws can differ.
-    fixed = training.make_dataset(
+    fixed = fit.make_dataset(
         small_split["train_x"],
         small_split["train_y"],
         batch_size=100,
@@ -91,7 +92,7 @@ def test_a_recipe_without_augmentation_leaves_the_pipeline_unchanged(small_split
     plain = _batches(small_split, Augmentation(), seed=5)
     default = [
         (x.numpy(), y.numpy())
-        for x, y in training.make_dataset(
+        for x, y in fit.make_dataset(
             small_split["train_x"], small_split["train_y"], batch_size=100, shuffle=True, seed=5
         )
     ]
@@ -106,7 +107,7 @@ def test_augmentation_refuses_bad_settings(arguments: dict) -> None:
 
 def _train_cosine(model, small_split: dict, **options):
     """train_model on the small split, batch 100, with the cosine schedule and no progress lines."""
-    return training.train_model(
+    return fit.train_model(
         model,
         small_split["train_x"],
         small_split["train_y"],
@@ -121,13 +122,13 @@ def _train_cosine(model, small_split: dict, **options):
 
 def test_augmentation_is_off_at_evaluation(small_split: dict) -> None:
     """The last epoch's validation accuracy is the trained model's accuracy on the untouched images."""
-    model = models.build_mlp(hidden_units=(64,), optimizer="adam", learning_rate=0.003, dropout_rates=0.0)
+    model = builders.build_mlp(hidden_units=(64,), optimizer="adam", learning_rate=0.003, dropout_rates=0.0)
     history = _train_cosine(model, small_split, epochs=2, augmentation=SHIFT_FLIP_ERASE, seed=3)
     _, accuracy = model.evaluate(small_split["val_x"], small_split["val_y"], batch_size=100, verbose=0)
     best = history["val_accuracy"].max()
     assert accuracy == pytest.approx(best, abs=1e-6)
     with pytest.raises(ValueError, match="training batches"):
-        training.make_dataset(
+        fit.make_dataset(
             small_split["val_x"], None, batch_size=10, shuffle=False, seed=1, augmentation=SHIFT_FLIP_ERASE
         )
 
@@ -145,7 +146,7 @@ def test_warmup_cosine_rises_to_the_peak_then_falls_to_zero() -> None:
 
 
 def test_cosine_training_logs_each_epochs_rate_and_runs_every_epoch(small_split: dict) -> None:
-    model = models.build_mlp(hidden_units=(32,), optimizer="adam", learning_rate=0.01)
+    model = builders.build_mlp(hidden_units=(32,), optimizer="adam", learning_rate=0.01)
     history = _train_cosine(model, small_split, epochs=4, patience=0)
     assert len(history) == 4  # patience applies to the seed schedule only
     rates = history["learning_rate"].to_numpy()
@@ -156,7 +157,7 @@ def test_cosine_training_logs_each_epochs_rate_and_runs_every_epoch(small_split:
 
 
 def test_flip_tta_averages_exactly_the_image_and_its_mirror(small_split: dict) -> None:
-    model = models.build_cnn(conv_blocks=1, filters=4, optimizer="adam", learning_rate=0.01)
+    model = builders.build_cnn(conv_blocks=1, filters=4, optimizer="adam", learning_rate=0.01)
     model.fit(small_split["train_x"][:200], small_split["train_y"][:200], epochs=1, verbose=0)
     images = small_split["test_x"][:50]
     plain = model.predict(images, verbose=0)

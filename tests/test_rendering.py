@@ -8,8 +8,9 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from fashion_lib import findings, report_check
-from fashion_lib.rendering import (
+from fashion_lib.report import check as report_check
+from fashion_lib.report import findings
+from fashion_lib.report.rendering import (
     NOTEBOOK_START_TAG,
     REPORT_TITLE,
     combine_notebooks,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib import replication
+from fashion_lib.analysis import replication
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES
 
 PER_CLASS = 100
@@ -461,7 +461,7 @@ def test_band_period_and_misstatement_rows_recompute_their_verdicts() -> None:
 def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> None:
     from pathlib import Path
 
-    from fashion_lib import pipeline
+    from fashion_lib.report import pipeline
 
     profile = pipeline.load_profile("replicate")
     assert all(profile[name].get("final_schedule", "seed") == "seed" for name in ("mlp", "cnn"))

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib import config, report_check
+from fashion_lib import config
+from fashion_lib.report import check as report_check
 
 pytestmark = pytest.mark.report
 
@@ -78,7 +79,7 @@ def _section(stdout, start, end):
 
 
 def test_the_terminal_shows_one_line_per_trial_with_its_score_and_no_keras_bars(quick_report):
-    from fashion_lib.tuning import load_search
+    from fashion_lib.search.tuning import load_search
 
     stdout = quick_report["stdout"]
     for model, start, end in (("mlp", "[2/4] 02_mlp", "[3/4] 03_cnn"), ("cnn", "[3/4] 03_cnn", "[4/4] 04_compare")):
@@ -139,7 +140,7 @@ def test_metrics_contract(quick_report):
 
 
 def test_the_quick_profile_runs_the_architecture_study_at_smoke_size_and_says_so(quick_report):
-    from fashion_lib import architecture_study
+    from fashion_lib.analysis import architecture_study
 
     study = quick_report["metrics"][architecture_study.SECTION]
     assert (study["epochs"], study["train_images"], study["ranking_epochs"]) == (3, 500, [1, 2, 3])
@@ -196,7 +197,7 @@ def test_pages_show_the_numbers_in_metrics_json(quick_report):
 
 
 def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_page(quick_report):
-    from fashion_lib import replication
+    from fashion_lib.analysis import replication
 
     metrics = quick_report["metrics"]
     rows = {row["key"]: row for row in metrics["replication"]["claims"]}
@@ -259,7 +260,7 @@ def _pdf_pages_text(pdf):
 def test_the_pdf_opens_with_a_title_page_of_the_landing_pages_findings_then_the_contents(quick_report):
     from bs4 import BeautifulSoup
 
-    from fashion_lib import findings
+    from fashion_lib.report import findings
 
     first, second, *_ = _pdf_pages_text(quick_report["report"] / "report.pdf")
     assert first.startswith("Neural networks for fashion item recognition")
@@ -299,7 +300,7 @@ def test_saved_models_reload_with_keras_alone_and_reproduce_the_test_probabiliti
 def test_report_in_a_real_browser(quick_report):
     from playwright.sync_api import sync_playwright
 
-    from fashion_lib.rendering import find_chromium
+    from fashion_lib.report.rendering import find_chromium
 
     args = [
         "--no-sandbox",

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from fashion_lib import report_check
-from fashion_lib.rendering import find_chromium, print_pdf
+from fashion_lib.report import check as report_check
+from fashion_lib.report.rendering import find_chromium, print_pdf
 
 FIGURE = '<img src="data:image/png;base64,iVBORw0KGgo=" alt="Bars of the ten classes, 6,000 images each.">'
 PROSE = "The MLP labels 88.43% of the 10,000 test images correctly; Kendall's τ is 0.803. "

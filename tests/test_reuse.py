@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fashion_lib import cache, config, history, locks, pipeline, rendering
+from fashion_lib import config
 from fashion_lib.cli import main
+from fashion_lib.report import cache, history, locks, pipeline, rendering
 
 RECORD = "from pathlib import Path\nfrom fashion_lib.results import record_results\n"
 BODIES = {
@@ -60,7 +61,7 @@ def project(monkeypatch, tmp_path, write_stand_in):
     for name, body in BODIES.items():
         write_stand_in(notebooks, name, body)
     package = tmp_path / "fashion_lib"
-    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(cache.__file__).parent.parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     real_code_hash = cache.code_hash
     monkeypatch.setattr(cache, "code_hash", lambda package_dir=None: real_code_hash(package))
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)

@@ -7,8 +7,9 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from fashion_lib.models import CNNHyperModel, MLPHyperModel, build_cnn, build_mlp, make_hypermodel
-from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, search_space_table
+from fashion_lib.models.builders import build_cnn, build_mlp
+from fashion_lib.models.hypermodels import CNNHyperModel, MLPHyperModel, make_hypermodel
+from fashion_lib.models.search_space import build_from_hyperparameters, declare_search_space, search_space_table
 
 
 def _layers(model: keras.Model, kind: type) -> list[keras.layers.Layer]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from fashion_lib import statistics
+from fashion_lib.analysis import statistics
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES
 
 

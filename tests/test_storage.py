@@ -13,9 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fashion_lib import config, pipeline, storage
+from fashion_lib import config, storage
 from fashion_lib.cli import main
-from fashion_lib.pipeline import NOTEBOOKS
+from fashion_lib.report import pipeline
+from fashion_lib.report.pipeline import NOTEBOOKS
 
 
 @contextlib.contextmanager

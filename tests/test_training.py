@@ -16,22 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_lib import search_space, seeding, training
+from fashion_lib import seeding
 from fashion_lib.data import Splits
-from fashion_lib.models import build_cnn, build_mlp
+from fashion_lib.models import search_space
+from fashion_lib.models.builders import build_cnn, build_mlp
 from fashion_lib.results import read_results
-from fashion_lib.training import (
+from fashion_lib.search.tuning import SearchResult
+from fashion_lib.training import devices, fit
+from fashion_lib.training.final import load_seed_probabilities, train_and_record
+from fashion_lib.training.fit import (
     HISTORY_COLUMNS,
-    load_seed_probabilities,
     load_training_outputs,
     make_callbacks,
     make_dataset,
     make_lr_schedule,
     save_training_outputs,
-    train_and_record,
     train_model,
 )
-from fashion_lib.tuning import SearchResult
 
 TRAIN_SIZE = 300
 SEED = 7
@@ -304,9 +305,9 @@ def test_loading_missing_outputs_names_the_file_and_the_fix(tmp_path: Path) -> N
 
 
 def test_default_strategy_on_a_single_device_keeps_the_batch_size() -> None:
-    strategy = training.training_strategy()
+    strategy = devices.training_strategy()
     assert strategy.num_replicas_in_sync == 1
-    assert training.global_batch_size(128, strategy) == 128
+    assert devices.global_batch_size(128, strategy) == 128
 
 
 MIRRORED_SCRIPT = textwrap.dedent(
@@ -319,23 +320,24 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from fashion_lib import models, training
+    from fashion_lib.models import builders
+    from fashion_lib.training import devices, fit
     from fashion_lib.data import load_fashion_mnist, scale_images, stratified_subset
 
-    strategy = training.training_strategy(force_mirrored=True)
+    strategy = devices.training_strategy(force_mirrored=True)
     data = load_fashion_mnist()
     images, labels = stratified_subset(data.train_images, data.train_labels, 1200, seed=1)
     images = scale_images(images)
     with strategy.scope():
-        model = models.build_mlp(hidden_units=(64,), learning_rate=0.05)
-    history = training.train_model(
+        model = builders.build_mlp(hidden_units=(64,), learning_rate=0.05)
+    history = fit.train_model(
         model, images[:1000], labels[:1000], images[1000:], labels[1000:],
-        epochs=3, batch_size=training.global_batch_size(32, strategy), seed=1,
+        epochs=3, batch_size=devices.global_batch_size(32, strategy), seed=1,
     )
     print(json.dumps({
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
-        "global_batch_size": training.global_batch_size(32, strategy),
+        "global_batch_size": devices.global_batch_size(32, strategy),
         "mirrored_weights": isinstance(model.trainable_variables[0].value, tf.distribute.DistributedValues),
         "steps_per_execution": model.steps_per_execution,
         "loss": history["loss"].tolist(),
@@ -379,7 +381,7 @@ def _tiny_splits(small_split: dict) -> Splits:
 def _train_seeds(small_split: dict, run_dir: Path, training_seeds: int, monkeypatch) -> tuple:
     """train_and_record on a tiny MLP, recording the configuration each seed built and the seed it trained with."""
     built, seeds = [], []
-    build, train = search_space.build_from_hyperparameters, training.train_model
+    build, train = search_space.build_from_hyperparameters, fit.train_model
 
     def recording_build(*args, **kwargs):
         model = build(*args, **kwargs)
@@ -391,7 +393,7 @@ def _train_seeds(small_split: dict, run_dir: Path, training_seeds: int, monkeypa
         return train(*args, **kwargs)
 
     monkeypatch.setattr(search_space, "build_from_hyperparameters", recording_build)
-    monkeypatch.setattr(training, "train_model", recording_train)
+    monkeypatch.setattr("fashion_lib.training.final.train_model", recording_train)
     search = SearchResult(TINY_MLP, pd.DataFrame({"trial_id": ["0"]}), "0", search_images=TRAIN_SIZE)
     final = train_and_record(
         "mlp",

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from fashion_lib.data import Splits
-from fashion_lib.models import make_hypermodel
-from fashion_lib.search_results import best_so_far, first_trial_within
-from fashion_lib.search_space import build_from_hyperparameters, declare_search_space, default_values
-from fashion_lib.tuning import SearchResult, compare_search_strategies, load_search, search_or_reuse
+from fashion_lib.models.hypermodels import make_hypermodel
+from fashion_lib.models.search_space import build_from_hyperparameters, declare_search_space, default_values
+from fashion_lib.search.trials import best_so_far, first_trial_within
+from fashion_lib.search.tuning import SearchResult, compare_search_strategies, load_search, search_or_reuse
 
 # Tiny on purpose: a few hundred real images and one epoch per trial keep each trial at a few seconds.
 TRAIN_SIZE = 300

@@ -2,7 +2,7 @@
 
 It trains the standard run's chosen models (seed 1, commit e87107c, on a 2-core AVX2 machine:
 MLP 3 x 1024 units, CNN 32/64/128 filters with a dense layer of 256) on the standard split's 54,000 training
-images with `fashion_lib.training.train_model`, as the notebooks' final training does, and scores the
+images with `fashion_lib.training.fit.train_model`, as the notebooks' final training does, and scores the
 6,000 validation images only: no test figure. Session 8's records in docs/recipe-probes-whole-trainings.jsonl
 came from it, e.g.
 
@@ -16,14 +16,15 @@ import os
 
 import tensorflow as tf
 
-from fashion_lib import models, recipe, training
 from fashion_lib.bench import epoch_clock
 from fashion_lib.data import prepare_splits
+from fashion_lib.models import builders
+from fashion_lib.training import fit, recipe
 
 # The standard run's searched hyperparameters (report/standard/metrics.json of commit e87107c).
 CHOSEN = {
     "cnn": {
-        "builder": models.build_cnn,
+        "builder": builders.build_cnn,
         "batch_size": 128,
         "learning_rate": 0.0011287,
         "architecture": {
@@ -35,7 +36,7 @@ CHOSEN = {
         },
     },
     "mlp": {
-        "builder": models.build_mlp,
+        "builder": builders.build_mlp,
         "batch_size": 512,
         "learning_rate": 0.0022987,
         "architecture": {
@@ -66,7 +67,7 @@ def main() -> None:
     splits = prepare_splits(seed=1, validation_fraction=0.1)
     model = chosen["builder"](optimizer="adam", learning_rate=chosen["learning_rate"], **architecture)
     clock = epoch_clock()
-    history = training.train_model(
+    history = fit.train_model(
         model, splits.train_x, splits.train_y, splits.val_x, splits.val_y, epochs=args.epochs,
         batch_size=chosen["batch_size"], schedule=args.schedule, augmentation=augmentation, seed=1,
         progress=True, callbacks=[clock], patience=15,

@@ -1,10 +1,10 @@
-"""Final training of the chosen configuration: input pipeline, learning-rate schedule, early stopping, training
-on several devices, repeated seeds, and the saved and recorded outputs."""
+"""Training one model: the input pipeline, the learning-rate schedule, early stopping, and the saved outputs
+(model, history, probabilities) of a training."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashion_lib import config, evaluation, layers, monitoring, recipe, results, seeding
+from fashion_lib import config, seeding
+from fashion_lib.models import layers
+from fashion_lib.search import monitoring
 from fashion_lib.storage import atomic_path, atomic_save
+from fashion_lib.training import recipe
 
 if TYPE_CHECKING:
-    from fashion_lib.data import Splits
-    from fashion_lib.tuning import SearchResult
+    pass
 
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]
 
@@ -261,7 +263,7 @@ def load_training_outputs(directory: str | Path, name: str) -> dict[str, Any]:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} is missing: the {name!r} model has not been trained (or its outputs were removed). "
-                "Produce it by running the training step (fashion_lib.training.train_model followed by "
+                "Produce it by running the training step (fashion_lib.training.fit.train_model followed by "
                 "save_training_outputs), e.g. through the model's notebook or `make report`."
             )
     return {
@@ -270,211 +272,3 @@ def load_training_outputs(directory: str | Path, name: str) -> dict[str, Any]:
         "test_probabilities": np.load(paths["test_probabilities"]),
         "validation_probabilities": np.load(paths["validation_probabilities"]),
     }
-
-
-def training_strategy(force_mirrored: bool = False) -> tf.distribute.Strategy:
-    """MirroredStrategy over every GPU when there are several (or over every device when asked), else the default.
-
-    Without GPUs, `force_mirrored` mirrors over the CPU devices TensorFlow sees (one, unless logical devices
-    were configured). Build and compile the model inside `strategy.scope()`.
-    """
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1 or force_mirrored:
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
-    return tf.distribute.get_strategy()
-
-
-def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy) -> int:
-    """The batch size to give Keras: each replica's batch times the number of replicas in sync."""
-    if per_replica_batch_size < 1:
-        raise ValueError(f"The batch size per replica must be at least 1, got {per_replica_batch_size}.")
-    return int(per_replica_batch_size) * int(strategy.num_replicas_in_sync)
-
-
-SEED_RUN_COLUMNS = ["seed", "test_accuracy", "best_validation_accuracy", "epochs_trained"]
-
-
-@dataclass
-class FinalTraining:
-    """The chosen configuration trained once per seed, and what was recorded of it.
-
-    `model`, `history` and the probabilities are the first seed's: that model is the one saved and
-    evaluated. `seed_runs` has one row per seed (SEED_RUN_COLUMNS); `seed_test_probabilities` stacks every
-    seed's test probabilities, shape (seeds, test images, 10). `summary` is what went to the run's metrics.
-    """
-
-    model: keras.Model
-    history: pd.DataFrame
-    test_probabilities: np.ndarray
-    validation_probabilities: np.ndarray
-    seed_runs: pd.DataFrame
-    seed_test_probabilities: np.ndarray
-    replicas: int
-    summary: dict[str, Any]
-
-
-def seed_summary(test_accuracies: Sequence[float]) -> dict[str, Any]:
-    """k, mean, sample standard deviation (None for one seed), min and max of the seeds' test accuracies."""
-    values = np.asarray(test_accuracies, dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("No seed runs to summarise: train with at least one seed.")
-    return {
-        "k": int(values.size),
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if values.size > 1 else None,
-        "min": float(values.min()),
-        "max": float(values.max()),
-    }
-
-
-def train_and_record(
-    model_name: str,
-    search: SearchResult,
-    splits: Splits,
-    *,
-    run_dir: str | Path,
-    space: str,
-    seed: int,
-    training_seeds: int = 1,
-    epochs: int,
-    batch_size: int = 128,
-    constant_epochs: int = 10,
-    decay_rate: float = 0.1,
-    patience: int = 15,
-    schedule: str = "seed",
-    augmentation: recipe.Augmentation | None = None,
-    mirrored: bool = False,
-    tensorboard_dir: str | Path | None = None,
-) -> FinalTraining:
-    """Train the search's best configuration with seeds seed, seed+1, ...; save, evaluate and record the first.
-
-    Each seed builds the configuration afresh (under `training_strategy(mirrored)`) and trains it with
-    `train_model` (with `schedule` and `augmentation`, see fashion_lib.recipe). The first seed's model,
-    history and probabilities are saved by `save_training_outputs`;
-    every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
-    `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
-    `evaluation.summarise`, the search's outcome (with its `epochs_per_trial`), `seed_runs` (one dict per
-    seed), `seed_summary` and `recipe`: the schedule, the augmentation in words and, for a model trained on
-    mirrored images, `flip_tta_test_accuracy`, the first model's accuracy with test-time augmentation (image
-    and mirror averaged), recorded beside the plain figure, never instead of it.
-    With `tensorboard_dir`, each seed's training logs its curves to `tensorboard_dir`/seed_<seed>.
-    """
-    from fashion_lib.search_space import build_from_hyperparameters
-
-    if isinstance(training_seeds, bool) or not isinstance(training_seeds, int) or training_seeds < 1:
-        raise ValueError(f"training_seeds must be a whole number of at least 1, got {training_seeds!r}.")
-    strategy = training_strategy(force_mirrored=mirrored)
-    rows, seed_probabilities, first = [], [], None
-    for run_seed in range(int(seed), int(seed) + training_seeds):
-        # Under MirroredStrategy the weights must be created in its scope, so that each device holds a copy.
-        with strategy.scope():
-            model = build_from_hyperparameters(model_name, search.best_hyperparameters, space=space)
-        history = train_model(
-            model,
-            splits.train_x,
-            splits.train_y,
-            splits.val_x,
-            splits.val_y,
-            epochs=epochs,
-            batch_size=global_batch_size(batch_size, strategy),
-            constant_epochs=constant_epochs,
-            decay_rate=decay_rate,
-            patience=patience,
-            schedule=schedule,
-            augmentation=augmentation,
-            seed=run_seed,
-            tensorboard_dir=None if tensorboard_dir is None else Path(tensorboard_dir) / f"seed_{run_seed}",
-        )
-        test_probabilities = model.predict(splits.test_x, verbose=0)
-        seed_probabilities.append(test_probabilities)
-        rows.append(
-            {
-                "seed": run_seed,
-                "test_accuracy": evaluation.accuracy(splits.test_y, test_probabilities.argmax(axis=1)),
-                "best_validation_accuracy": float(history["val_accuracy"].max()),
-                "epochs_trained": len(history),
-            }
-        )
-        if first is None:
-            first = (model, history, test_probabilities, model.predict(splits.val_x, verbose=0))
-    model, history, test_probabilities, validation_probabilities = first
-    save_training_outputs(
-        run_dir,
-        model_name,
-        model,
-        history,
-        test_probabilities=test_probabilities,
-        validation_probabilities=validation_probabilities,
-    )
-    augmentation = augmentation or recipe.Augmentation()
-    used = {"schedule": schedule, "augmentation": augmentation.describe()}
-    if augmentation.flip:
-        tta = recipe.flip_tta_probabilities(model, splits.test_x)
-        used["flip_tta_test_accuracy"] = evaluation.accuracy(splits.test_y, tta.argmax(axis=1))
-    seed_runs = pd.DataFrame(rows, columns=SEED_RUN_COLUMNS)
-    stacked = np.stack(seed_probabilities)
-    save_seed_probabilities(run_dir, model_name, seeds=seed_runs["seed"].to_numpy(), probabilities=stacked)
-    summary = results.record_results(
-        run_dir,
-        f"models.{model_name}",
-        evaluation.summarise(splits.test_y, test_probabilities)
-        | {
-            "label": model_name.upper(),
-            "search_space": space,
-            "best_hyperparameters": search.best_hyperparameters,
-            "best_validation_accuracy": rows[0]["best_validation_accuracy"],
-            "epochs_trained": rows[0]["epochs_trained"],
-            "trials": len(search.trials),
-            "search_images": search.search_images,
-            "epochs_per_trial": search.epochs_per_trial,
-            "search_stop_reason": search.stop_reason,
-            "search_minutes": search.search_minutes,
-            "search_seconds": None if search.search_seconds is None else round(search.search_seconds, 1),
-            "seed_runs": rows,
-            "seed_summary": seed_summary(seed_runs["test_accuracy"]),
-            "recipe": used,
-        },
-    )
-    return FinalTraining(
-        model=model,
-        history=history,
-        test_probabilities=test_probabilities,
-        validation_probabilities=validation_probabilities,
-        seed_runs=seed_runs,
-        seed_test_probabilities=stacked,
-        replicas=int(strategy.num_replicas_in_sync),
-        summary=summary,
-    )
-
-
-def _seed_probabilities_path(run_dir: str | Path, name: str) -> Path:
-    return Path(run_dir) / f"{name}_seed_test_probabilities.npz"
-
-
-def save_seed_probabilities(run_dir: str | Path, name: str, *, seeds: np.ndarray, probabilities: np.ndarray) -> Path:
-    """Write every seed's test probabilities (arrays `seeds`, shape (k,), and `probabilities`, (k, n, 10))."""
-    seeds = np.asarray(seeds, dtype=np.int64)
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    if probabilities.ndim != 3 or len(probabilities) != len(seeds):
-        raise ValueError(
-            f"probabilities must have shape (seeds, images, classes) with one entry per seed; got "
-            f"{probabilities.shape} for {len(seeds)} seeds."
-        )
-    path = _seed_probabilities_path(run_dir, name)
-    # np.savez adds ".npz" to a name without it; the temporary path keeps the suffix, so it adds nothing.
-    with atomic_path(path) as temporary:
-        np.savez(temporary, seeds=seeds, probabilities=probabilities)
-    return path
-
-
-def load_seed_probabilities(run_dir: str | Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The seeds of a model's final trainings and their test probabilities: arrays (k,) and (k, n, 10)."""
-    path = _seed_probabilities_path(run_dir, name)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the {name!r} model's final trainings have not run in {run_dir} (or ran before "
-            "seed runs were saved). Run the model's notebook, e.g. through `python -m fashion_lib report`."
-        )
-    with np.load(path) as arrays:
-        return arrays["seeds"], arrays["probabilities"]

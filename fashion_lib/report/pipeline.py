@@ -19,10 +19,11 @@ from typing import Any
 
 import yaml
 
-from fashion_lib import cache, config, history, progress, storage, terminal
-from fashion_lib.locks import profile_lock
+from fashion_lib import config, progress, storage, terminal
 from fashion_lib.machine import machine_identity
-from fashion_lib.parameters import check_profile, declarations
+from fashion_lib.report import cache, history
+from fashion_lib.report.locks import profile_lock
+from fashion_lib.report.parameters import check_profile, declarations
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 
@@ -124,7 +125,7 @@ def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: 
 
     Raises:
         ProfileError: a parameter no notebook declares, or a reserved one.
-        ParameterError: a value the notebook cannot run with (fashion_lib.parameters says why).
+        ParameterError: a value the notebook cannot run with (fashion_lib.report.parameters says why).
     """
     common = profile.get("parameters", {}) or {}
     reserved = RESERVED & (set(common) | {k for s, _, _ in NOTEBOOKS for k in (profile.get(s) or {})})
@@ -535,7 +536,7 @@ def run_report(
         repeats = report_dir.is_dir() and first_forced == len(NOTEBOOKS) and all(as_latest)
         unchanged = _published_metrics(published) if all_reused and repeats else None
         try:
-            from fashion_lib.rendering import index_html
+            from fashion_lib.report.rendering import index_html
 
             pages = _render_pages(staging, show_code=show_code)
             results = staging.compose_metrics()
@@ -624,7 +625,7 @@ def _published_metrics(published: dict[str, Any]) -> dict[str, Any] | None:
 
 def _render_pages(staging: _Staging, *, show_code: bool) -> dict[str, str]:
     """Render the notebook pages the staging lacks (after checking the room they need); returns title -> page."""
-    from fashion_lib.rendering import write_notebook_html
+    from fashion_lib.report.rendering import write_notebook_html
 
     print("Rendering HTML and PDF", flush=True)
     executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
@@ -720,7 +721,7 @@ def _write_pdf(
     executed: list[Path], report_stage: Path, metrics: dict[str, Any], *, show_code: bool
 ) -> tuple[str | None, str]:
     """Print the front matter and the four notebooks as one PDF; without Chromium, a note saying how to get it."""
-    from fashion_lib.rendering import combine_notebooks, write_report_pdf
+    from fashion_lib.report.rendering import combine_notebooks, write_report_pdf
 
     combined = report_stage / "notebooks" / "report.html"
     try:

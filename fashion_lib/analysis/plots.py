@@ -30,7 +30,7 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 from matplotlib.text import Text
 
 from fashion_lib import config
-from fashion_lib.calibration import table_calibration_error
+from fashion_lib.analysis.calibration import table_calibration_error
 
 # The one definition of class colours: tab10 has exactly ten distinct colours, one per class.
 CLASS_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -207,7 +207,7 @@ def plot_class_frequencies(train_labels: Any, test_labels: Any) -> Figure:
 
 def _keras_layers(model: Any) -> Any:
     """`model` as it is saved: fashion_lib's fast training layers replaced by the Keras layers they stand for."""
-    from fashion_lib import layers
+    from fashion_lib.models import layers
 
     if any(type(layer) in layers.KERAS_EQUIVALENTS for layer in model.layers):
         return layers.with_keras_layers(model)
@@ -284,7 +284,7 @@ def plot_architecture(model: Any, *, prefer_table: bool = False, title: str | No
 
     Draws the layers as numbered boxes in order, top to bottom and then the next column, each with its kind,
     main settings, output shape and parameters; or, with `prefer_table=True`, a table of the layers. The
-    fast training layers of fashion_lib.layers appear as the Keras layers a saved model holds instead.
+    fast training layers of fashion_lib.models.layers appear as the Keras layers a saved model holds instead.
     """
     if not getattr(model, "built", False):
         raise ValueError("The model is not built: call model.build(input_shape) or give it an Input first.")
@@ -616,7 +616,7 @@ def _check_interval_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     missing = [column for column in ("estimate", "lower", "upper") if column not in frame.columns]
     if missing:
         raise ValueError(
-            f"{name} lacks column(s) {missing}; it has {list(frame.columns)} (see fashion_lib.statistics)."
+            f"{name} lacks column(s) {missing}; it has {list(frame.columns)} (see fashion_lib.analysis.statistics)."
         )
     return frame
 

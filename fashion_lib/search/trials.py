@@ -12,10 +12,10 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from fashion_lib import monitoring
+from fashion_lib.search import monitoring
 from fashion_lib.storage import to_builtin
 
-# Written by fashion_lib.tuning's tuner beside Keras Tuner's own trial.json: wall-clock seconds of the trial's
+# Written by fashion_lib.search.tuning's tuner beside Keras Tuner's own trial.json: wall-clock seconds of the trial's
 # last run, which Keras Tuner does not keep.
 DURATION_FILE = "duration.json"
 TRIAL_COLUMNS = ["trial_id", "status", "score", "best_epoch", "duration_s"]
@@ -60,7 +60,7 @@ class SearchResult:
 
 
 def read_duration(trial_dir: Path) -> float:
-    """Seconds the trial in `trial_dir` took (written by fashion_lib.tuning's tuner), NaN when unknown."""
+    """Seconds the trial in `trial_dir` took (written by fashion_lib.search.tuning's tuner), NaN when unknown."""
     try:
         return float(json.loads((trial_dir / DURATION_FILE).read_text())["duration_s"])
     except (OSError, ValueError, KeyError):

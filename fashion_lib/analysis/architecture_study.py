@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fashion_lib import evaluation, results
+from fashion_lib import results
+from fashion_lib.analysis import evaluation
 from fashion_lib.storage import atomic_path
 
 if TYPE_CHECKING:
@@ -66,8 +67,8 @@ class Architecture:
 
 def seed_space() -> dict[str, Any]:
     """The seed CNN space's declared hyperparameters: {name: Keras Tuner hyperparameter}."""
-    from fashion_lib.models import make_hypermodel
-    from fashion_lib.search_space import declare_search_space
+    from fashion_lib.models.hypermodels import make_hypermodel
+    from fashion_lib.models.search_space import declare_search_space
 
     return {parameter.name: parameter for parameter in declare_search_space(make_hypermodel("cnn", "seed")).space}
 
@@ -86,8 +87,8 @@ def architectures() -> list[Architecture]:
 
 def reference_values() -> dict[str, Any]:
     """The seed CNN space's reference configuration (each hyperparameter at its declared default)."""
-    from fashion_lib.models import make_hypermodel
-    from fashion_lib.search_space import declare_search_space, default_values
+    from fashion_lib.models.hypermodels import make_hypermodel
+    from fashion_lib.models.search_space import declare_search_space, default_values
 
     return default_values(declare_search_space(make_hypermodel("cnn", "seed")))
 
@@ -181,10 +182,10 @@ def run_study(
     the seed's schedule, with no early stop. Writes `STUDY_FILE` to `run_dir` and records the summary under
     `SECTION` of its metrics.
     """
-    from fashion_lib import monitoring
     from fashion_lib.data import stratified_subset
-    from fashion_lib.search_space import build_from_hyperparameters
-    from fashion_lib.training import train_model
+    from fashion_lib.models.search_space import build_from_hyperparameters
+    from fashion_lib.search import monitoring
+    from fashion_lib.training.fit import train_model
 
     if epochs < 1:
         raise ValueError(f"The study needs at least 1 epoch per architecture, got {epochs}.")
@@ -299,7 +300,7 @@ def plot_study(histories: pd.DataFrame, summary: dict[str, Any], *, title: str |
     naming the ranking epochs at which that architecture is the pick."""
     from matplotlib.ticker import MaxNLocator
 
-    from fashion_lib.plots import ReportFigure, finish_figure
+    from fashion_lib.analysis.plots import ReportFigure, finish_figure
 
     fig = ReportFigure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
@@ -387,7 +388,7 @@ def describe_study(summary: dict[str, Any], *, search_epochs: int, search_pick: 
 
 def seed_cnn_accuracy() -> float:
     """The seed report's CNN test accuracy (92.6%), as the replication table states it."""
-    from fashion_lib.replication import CLAIMS_BY_KEY
+    from fashion_lib.analysis.replication import CLAIMS_BY_KEY
 
     return float(CLAIMS_BY_KEY["cnn_test_accuracy"].seed_figure.rstrip("%")) / 100
 

@@ -52,7 +52,7 @@ def _file_digest(path: Path) -> str:
 
 def code_hash(package_dir: Path | None = None) -> str:
     """SHA-256 over every .py file of the `fashion_lib` package (relative path and content)."""
-    package_dir = Path(package_dir or Path(__file__).resolve().parent)
+    package_dir = Path(package_dir or Path(__file__).resolve().parent.parent)
     digest = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
         if "__pycache__" in path.parts:

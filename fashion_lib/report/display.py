@@ -16,7 +16,7 @@ import pandas as pd
 # What a missing value shows as: a conditional hyperparameter that a trial did not use, say.
 MISSING = "–"
 # Characters that fit across a printed page's table in the report's print styles (7-point type on A4,
-# fashion_lib.rendering.TABLE_STYLES), and what each column's padding adds.
+# fashion_lib.report.rendering.TABLE_STYLES), and what each column's padding adds.
 PRINT_WIDTH_CHARACTERS = 110
 COLUMN_PADDING = 2
 # A table split for print carries its own styles, so that a notebook shows it whole outside the report too.

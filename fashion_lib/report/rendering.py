@@ -16,7 +16,10 @@ from bs4 import BeautifulSoup
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from fashion_lib import findings, replication, report_check, terminal
+from fashion_lib import terminal
+from fashion_lib.analysis import replication
+from fashion_lib.report import check as report_check
+from fashion_lib.report import findings
 from fashion_lib.storage import atomic_path, atomic_write_text
 
 # nbconvert's lab template loads require.js and MathJax from a CDN. The report uses neither (no
@@ -26,7 +29,7 @@ _CDN_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 # The report's print styles. On screen a table wider than the page scrolls; on paper nothing scrolls:
-# fashion_lib.display prints a wide table as several narrower ones, and these styles set tables in 7-point
+# fashion_lib.report.display prints a wide table as several narrower ones, and these styles set tables in 7-point
 # type (the smallest the report prints) whose column names wrap at spaces and after underscores, never inside
 # a word, so every column fits the page's width. Each notebook starts a page; a heading or a caption stays with
 # what follows it, and a figure is never split.
@@ -53,7 +56,7 @@ TABLE_STYLES = """<style>
 </style>
 """
 # nbconvert's lab template with one change: a figure's image carries the description its output's metadata
-# holds (fashion_lib.plots.ReportFigure writes one) as its alternative text, for screen readers.
+# holds (fashion_lib.analysis.plots.ReportFigure writes one) as its alternative text, for screen readers.
 _TEMPLATE_NAME = "report.html.j2"
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {% block data_png scoped %}

@@ -16,7 +16,7 @@ from typing import Any
 
 from scipy import stats
 
-from fashion_lib import replication
+from fashion_lib.analysis import replication
 
 SCHEDULE_WORDS = {
     "cosine": "the cosine recipe (a short warm-up, then the learning rate falls along a cosine to zero over a fixed "

@@ -1,5 +1,5 @@
 """Bayesian hyperparameter search with Keras Tuner (or random search, to compare): new, resumed, reused or
-spread over processes; its outcome is read by fashion_lib.search_results."""
+spread over processes; its outcome is read by fashion_lib.search.trials."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from fashion_lib import config, monitoring, search_space, seeding
+from fashion_lib import config, seeding
 from fashion_lib.data import Splits, stratified_subset
-from fashion_lib.models import make_hypermodel
-from fashion_lib.search_results import DURATION_FILE, SearchResult, result_from_oracle
+from fashion_lib.models import search_space
+from fashion_lib.models.hypermodels import make_hypermodel
+from fashion_lib.search import monitoring
+from fashion_lib.search.trials import DURATION_FILE, SearchResult, result_from_oracle
 from fashion_lib.storage import atomic_write_json
-from fashion_lib.training import make_dataset
+from fashion_lib.training.fit import make_dataset
 
 OBJECTIVE = "val_accuracy"
 
@@ -297,7 +299,7 @@ def open_search(
 ) -> _TrialTimer:
     """The tuner of the search in `directory`/`model_name` (new, or reloaded with overwrite=False), training nothing.
 
-    A distributed search's chief serves this tuner's oracle; see fashion_lib.distributed.
+    A distributed search's chief serves this tuner's oracle; see fashion_lib.search.distributed.
     """
     return _make_tuner(
         model_name,
@@ -353,7 +355,7 @@ def load_search(
     if not (project_dir / "oracle.json").is_file():
         raise FileNotFoundError(
             f"No Keras Tuner search in {project_dir} (oracle.json is missing). Run it first with "
-            f"fashion_lib.tuning.run_search({model_name!r}, ..., directory={str(directory)!r})."
+            f"fashion_lib.search.tuning.run_search({model_name!r}, ..., directory={str(directory)!r})."
         )
     # max_trials and num_initial_points matter only for running trials; the oracle's state is reloaded.
     tuner = _make_tuner(

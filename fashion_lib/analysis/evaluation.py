@@ -410,7 +410,7 @@ def evaluate_ensembles(
         test_labels, validation_labels: true labels of the two splits.
         test_probabilities, validation_probabilities: {model name: (n, 10) probabilities}, same names and order.
         vote_weight_step: grid step of the weighted soft vote's weights.
-        resamples, confidence, seed: the bootstrap's settings (see fashion_lib.statistics).
+        resamples, confidence, seed: the bootstrap's settings (see fashion_lib.analysis.statistics).
 
     Returns:
         {"results": {key: JSON-ready dict, as recorded under `ensembles.<key>`}, "per_class": {label: per-class
@@ -418,7 +418,7 @@ def evaluate_ensembles(
         "weights": the chosen weights, "weight_grid": the grid of weights tried}.
     """
     # statistics imports this module's label checks, so it is imported here rather than at the top.
-    from fashion_lib import statistics
+    from fashion_lib.analysis import statistics
 
     if list(test_probabilities) != list(validation_probabilities):
         raise ValueError(

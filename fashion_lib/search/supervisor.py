@@ -1,6 +1,6 @@
 """A distributed search on one machine: start its chief and workers, watch them, stop them; the `tune` command.
 
-`run_local_search` runs the processes of fashion_lib.distributed (`python -m fashion_lib tune --role ...`)
+`run_local_search` runs the processes of fashion_lib.search.distributed (`python -m fashion_lib tune --role ...`)
 on loopback and settles what Keras Tuner leaves to the user:
 
 - A worker that dies in the middle of a trial leaves the trial RUNNING in the oracle. The oracle gives a
@@ -25,7 +25,7 @@ from typing import IO
 
 from fashion_lib import progress, terminal
 from fashion_lib.cli import termination_as_interrupt
-from fashion_lib.distributed import (
+from fashion_lib.search.distributed import (
     CHIEF_FINISHED,
     CHIEF_ID,
     CHIEF_INCOMPLETE,
@@ -310,7 +310,7 @@ def _report(settings: SearchSettings, directory: Path, chief_code: int | None, c
         )
         return 1
     terminal.import_tensorflow_quietly()
-    from fashion_lib import tuning
+    from fashion_lib.search import tuning
 
     try:
         result = tuning.load_search(directory, settings.model, settings.space)

@@ -191,7 +191,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "overwrite_search": Constraint(bool),
     "tuner_dir": Constraint(str),
     "mirrored": Constraint(bool),
-    # The CNN's architecture study (fashion_lib.architecture_study).
+    # The CNN's architecture study (fashion_lib.analysis.architecture_study).
     "study_architectures": Constraint(bool),
     "study_epochs": _at_least(1),
     "study_subset": _subset(),

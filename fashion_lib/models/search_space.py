@@ -15,10 +15,10 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from fashion_lib import models
+from fashion_lib.models import hypermodels
 from fashion_lib.storage import to_builtin
 
-HyperModel = models.MLPHyperModel | models.CNNHyperModel
+HyperModel = hypermodels.MLPHyperModel | hypermodels.CNNHyperModel
 HyperParameter = keras_tuner.engine.hyperparameters.HyperParameter
 
 
@@ -49,7 +49,9 @@ def check_same_space(found: keras_tuner.HyperParameters, model_name: str, space:
     would mix two spaces in one table.
     """
     found_names = {parameter.name for parameter in found.space}
-    expected = {parameter.name for parameter in declare_search_space(models.make_hypermodel(model_name, space)).space}
+    expected = {
+        parameter.name for parameter in declare_search_space(hypermodels.make_hypermodel(model_name, space)).space
+    }
     if found_names != expected:
         raise ValueError(
             f"The search in {Path(directory) / model_name} has hyperparameters {sorted(found_names)}, which are not "
@@ -112,7 +114,7 @@ def build_from_hyperparameters(model_name: str, values: dict[str, Any], space: s
     Missing (None or NaN) entries are dropped, so a row of the trials table works too. Raises ValueError
     for a name the space does not have or an active hyperparameter without a value.
     """
-    hypermodel = models.make_hypermodel(model_name, space)
+    hypermodel = hypermodels.make_hypermodel(model_name, space)
     cleaned = {}
     for name, value in dict(values).items():
         missing = pd.isna(value)

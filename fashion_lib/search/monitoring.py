@@ -1,6 +1,6 @@
 """Watching long runs: a search's time budget and trial lines, final-training epoch lines, TensorBoard logs.
 
-- `SearchMonitor`, mixed into the search's oracle (fashion_lib.tuning), stops the search once its time budget
+- `SearchMonitor`, mixed into the search's oracle (fashion_lib.search.tuning), stops the search once its time budget
   is spent, records why the search stopped (in the oracle's own file, so a search read back later still
   knows), and sends one progress line per finished trial (fashion_lib.progress carries it to the terminal).
   Living in the oracle, it serves a distributed search's chief as well as a search in one process.
@@ -91,7 +91,7 @@ class SearchMonitor:
         self._stop_reported = False
 
     def _model_name(self) -> str:
-        """The search's project name, which fashion_lib.tuning makes the model's name."""
+        """The search's project name, which fashion_lib.search.tuning makes the model's name."""
         return getattr(self, "_project_name", None) or "search"
 
     def _minimum_trials(self) -> int:

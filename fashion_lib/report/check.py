@@ -3,7 +3,7 @@
 A page fails when its prose or tables show an unrounded number or a template leftover, a heading is empty,
 a figure has no text description, or a link points at no anchor of the page; the PDF fails when a page holds
 almost no text and no figure, or any text is set below a readable size. `check_report` runs every check on a
-report folder; `python -m fashion_lib.report_check report/quick` prints what it finds and exits 1 on a defect.
+report folder; `python -m fashion_lib.report.check report/quick` prints what it finds and exits 1 on a defect.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from fashion_lib import config, models, recipe
-from fashion_lib.search_space import declare_search_space, default_values
+from fashion_lib import config
+from fashion_lib.models import builders, hypermodels
+from fashion_lib.models.search_space import declare_search_space, default_values
+from fashion_lib.training import recipe
 
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 # What each hyperparameter is, in words; the per-layer ones (units_0, units_1, ...) by their stem.
@@ -44,7 +46,7 @@ CONDITIONS = {
     "filters": "only with {values} first-block filters",
     "dense_units": "only with a dense layer",
 }
-# Why a search stopped (fashion_lib.monitoring.STOP_REASONS' keys), for a reader.
+# Why a search stopped (fashion_lib.search.monitoring.STOP_REASONS' keys), for a reader.
 STOP_REASONS = {
     "max_trials": "it had run every trial it was given",
     "time_budget": "its time budget was spent",
@@ -121,9 +123,9 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
     """The sentence naming the optimiser when the space does not search it ("" when it does)."""
     if "optimizer" in searched:
         return ""
-    hypermodel = models.make_hypermodel(model_name, space)
+    hypermodel = hypermodels.make_hypermodel(model_name, space)
     arguments = hypermodel.builder_arguments(keras_tuner.HyperParameters())
-    builder = models.build_mlp if model_name == "mlp" else models.build_cnn
+    builder = builders.build_mlp if model_name == "mlp" else builders.build_cnn
     name = OPTIMIZER_NAMES[arguments["optimizer"]]
     if arguments["optimizer"] != "sgd":
         return f" Every trial trains with {name}."
@@ -137,7 +139,7 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
 
 def describe_search_space(model_name: str, space: str) -> str:
     """What the search of `model_name`'s `space` chooses, with each hyperparameter's values, as declared."""
-    parameters = list(declare_search_space(models.make_hypermodel(model_name, space)).space)
+    parameters = list(declare_search_space(hypermodels.make_hypermodel(model_name, space)).space)
     parts, layer_parts, seen_stems = [], [], set()
     for parameter in parameters:
         match = _LAYER_NAME.match(parameter.name)
@@ -182,7 +184,7 @@ def describe_configuration(values: Mapping[str, Any]) -> str:
 
 def describe_reference(model_name: str, space: str) -> str:
     """The space's reference configuration (its declared defaults), which every search trains first."""
-    values = default_values(declare_search_space(models.make_hypermodel(model_name, space)))
+    values = default_values(declare_search_space(hypermodels.make_hypermodel(model_name, space)))
     return f"Every search of this space starts from its reference configuration: {describe_configuration(values)}."
 
 

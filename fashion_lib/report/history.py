@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import cache, config, locks
+from fashion_lib import config
+from fashion_lib.report import cache, locks
 from fashion_lib.results import METRICS_FILE
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 

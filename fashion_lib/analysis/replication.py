@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fashion_lib import config, evaluation, statistics
+from fashion_lib import config
+from fashion_lib.analysis import evaluation, statistics
 
 CONSISTENT, HIGHER, LOWER, DIFFERENT, NOT_COMPARABLE = "consistent", "higher", "lower", "different", "not comparable"
 MISSTATEMENT = "seed's misstatement"
@@ -641,7 +642,7 @@ def summarise_verdicts(verdicts: Sequence[str]) -> str:
 
 def recipe(subject: str, spaces: dict[str, str | None], schedules: dict[str, str | None] | None = None) -> str:
     """Which method produced our figure: the seed's (its search space) or the extended one, per model, and
-    ", cosine recipe" where the final training used fashion_lib.recipe's warm-up + cosine schedule."""
+    ", cosine recipe" where the final training used fashion_lib.training.recipe's warm-up + cosine schedule."""
     if subject == "data":
         return "the data"
     names = ("mlp", "cnn") if subject == "both" else (subject,)

@@ -4,7 +4,7 @@ The search runs on Keras Tuner's own distributed mode. One chief process holds t
 optimiser and the trials) and answers over gRPC; workers ask it for trials, train them and report back.
 Three environment variables wire them together: KERASTUNER_TUNER_ID ("chief", or a worker's own id),
 KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. Every process writes to the same tuner folder.
-`fashion_lib.search_supervisor` starts and watches these processes on one machine.
+`fashion_lib.search.supervisor` starts and watches these processes on one machine.
 
 What Keras Tuner's own chief leaves open, and `serve_chief` settles:
 
@@ -35,7 +35,7 @@ from types import SimpleNamespace
 from typing import IO, Any
 
 from fashion_lib import config
-from fashion_lib.parameters import notebook_defaults
+from fashion_lib.report.parameters import notebook_defaults
 from fashion_lib.storage import atomic_write_text
 
 CHIEF_ID = "chief"
@@ -69,7 +69,7 @@ def chief_internals() -> SimpleNamespace:
         raise RuntimeError(
             f"keras-tuner {keras_tuner.__version__} has moved the internals its chief is built from ({error}); "
             "the distributed search was written for keras-tuner 1.4. Install the version pyproject.toml names "
-            "(pip install 'keras-tuner>=1.4.7,<1.5'), or port fashion_lib.distributed.serve_chief."
+            "(pip install 'keras-tuner>=1.4.7,<1.5'), or port fashion_lib.search.distributed.serve_chief."
         ) from error
     return SimpleNamespace(protos=protos, OracleServicer=OracleServicer, exit_chief=exit_chief)
 
@@ -110,7 +110,7 @@ def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()
     The values are those the model's notebook would run with: its own defaults, then the profile's common
     `parameters:` and the model's section, then the overrides; they are checked as the report checks them.
     """
-    from fashion_lib import pipeline
+    from fashion_lib.report import pipeline
 
     notebooks = {section: notebook for section, notebook, _ in pipeline.NOTEBOOKS}
     if model not in config.MODEL_NAMES:
@@ -239,7 +239,8 @@ def serve_chief(
     import grpc
     from sklearn.exceptions import ConvergenceWarning
 
-    from fashion_lib import seeding, tuning
+    from fashion_lib import seeding
+    from fashion_lib.search import tuning
 
     # The Gaussian process of the Bayesian oracle, fitted here, warns about length scales at their bounds in
     # small searches; that says nothing about the search and would bury the chief's log.
@@ -300,8 +301,8 @@ def serve_chief(
 def serve_worker(settings: SearchSettings, *, directory: str | Path, host: str, port: int, worker_id: str) -> int:
     """Load the profile's data split and run trials for the chief at host:port until it has none left."""
     os.environ.update(tuner_environment(check_worker_id(worker_id), host, port))
-    from fashion_lib import tuning
     from fashion_lib.data import prepare_splits, stratified_subset
+    from fashion_lib.search import tuning
 
     # Every process of the search draws the same validation split and training subsets from the same seed,
     # as the model's notebook does.

@@ -1,0 +1,1 @@
+"""The networks: plain builders, the layers they use, the Keras Tuner hypermodels and their search spaces."""

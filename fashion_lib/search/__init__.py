@@ -1,0 +1,1 @@
+"""The hyperparameter search: the Bayesian search, its trials, its budget, and its processes over machines."""
