@@ -32,13 +32,13 @@ def test_the_code_hash_changes_when_a_python_file_of_the_package_changes(tmp_pat
     package = tmp_path / "fashion_lib"
     shutil.copytree(Path(cache.__file__).parent.parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     assert cache.code_hash(package) == cache.code_hash()
-    with (package / "analysis" / "plots.py").open("a") as handle:
+    with (package / "analysis" / "figures" / "base.py").open("a") as handle:
         handle.write("# one more line\n")
     changed = cache.code_hash(package)
     assert changed != cache.code_hash()
     (package / "notes.txt").write_text("not code")
     assert cache.code_hash(package) == changed
-    (package / "analysis" / "plots.py").rename(package / "analysis" / "figures.py")
+    (package / "analysis" / "figures" / "base.py").rename(package / "analysis" / "figures" / "common.py")
     assert cache.code_hash(package) != changed
 
 

@@ -300,7 +300,7 @@ def plot_study(histories: pd.DataFrame, summary: dict[str, Any], *, title: str |
     naming the ranking epochs at which that architecture is the pick."""
     from matplotlib.ticker import MaxNLocator
 
-    from fashion_lib.analysis.plots import ReportFigure, finish_figure
+    from fashion_lib.analysis.figures import ReportFigure, finish_figure
 
     fig = ReportFigure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
-from fashion_lib.analysis import evaluation, plots
+from fashion_lib.analysis import evaluation, figures
+from fashion_lib.analysis.figures.base import BEST_COLOUR, CLASS_COLOURS, printed_text_size
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
 from fashion_lib.data import FashionMNIST, scale_images
 
@@ -71,35 +72,35 @@ def image_axes(fig: Figure) -> list:
 
 
 def test_image_grid_titles_are_class_names(fashion: FashionMNIST) -> None:
-    fig = plots.plot_image_grid(fashion.train_images, fashion.train_labels)
+    fig = figures.plot_image_grid(fashion.train_images, fashion.train_labels)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 50 and len(image_axes(fig)) == 50
     assert [ax.get_title() for ax in fig.axes] == [CLASS_NAMES[label] for label in fashion.train_labels[:50]]
     np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), fashion.train_images[0])
     # Dark ink: several class colours are too pale to read as text on white.
     assert {to_rgb(ax.title.get_color()) for ax in fig.axes} == {(0.0, 0.0, 0.0)}
-    assert plots.printed_text_size(fig) >= 7.0
+    assert printed_text_size(fig) >= 7.0
 
 
 def test_image_grid_accepts_scaled_flat_images_and_drops_surplus_cells(fashion: FashionMNIST) -> None:
     flat = scale_images(fashion.test_images[:13]).reshape(13, -1)
-    fig = plots.plot_image_grid(flat, fashion.test_labels[:13], count=13, columns=5, title="Test")
+    fig = figures.plot_image_grid(flat, fashion.test_labels[:13], count=13, columns=5, title="Test")
     assert len(fig.axes) == 13
     assert fig.get_suptitle() == "Test"
 
 
 def test_image_grid_rejects_wrong_image_shape() -> None:
     with pytest.raises(ValueError, match="shape"):
-        plots.plot_image_grid(np.zeros((3, 27, 27)), [0, 1, 2])
+        figures.plot_image_grid(np.zeros((3, 27, 27)), [0, 1, 2])
 
 
 def test_class_frequencies_bars_are_counts(fashion: FashionMNIST) -> None:
-    fig = plots.plot_class_frequencies(fashion.train_labels, fashion.test_labels)
+    fig = figures.plot_class_frequencies(fashion.train_labels, fashion.test_labels)
     train_ax, test_ax = fig.axes
     assert [bar.get_height() for bar in train_ax.patches] == [6000] * NUM_CLASSES
     assert [bar.get_height() for bar in test_ax.patches] == [1000] * NUM_CLASSES
     assert [label.get_text() for label in train_ax.get_xticklabels()] == list(CLASS_NAMES)
-    assert train_ax.patches[SHIRT].get_facecolor()[:3] == pytest.approx(plots.CLASS_COLOURS["Shirt"])
+    assert train_ax.patches[SHIRT].get_facecolor()[:3] == pytest.approx(CLASS_COLOURS["Shirt"])
 
 
 def table_texts(fig: Figure) -> list[str]:
@@ -108,7 +109,7 @@ def table_texts(fig: Figure) -> list[str]:
 
 
 def test_architecture_table(tiny_model) -> None:
-    fig = plots.plot_architecture(tiny_model, prefer_table=True)
+    fig = figures.plot_architecture(tiny_model, prefer_table=True)
     texts = table_texts(fig)
     assert not image_axes(fig)
     for layer in tiny_model.layers:
@@ -125,7 +126,7 @@ def figure_texts(fig: Figure) -> list[str]:
 
 
 def test_architecture_drawing_numbers_every_layer_with_its_output_and_parameters(tiny_model) -> None:
-    fig = plots.plot_architecture(tiny_model)
+    fig = figures.plot_architecture(tiny_model)
     texts = figure_texts(fig)
     assert texts[0] == "1. Input" and texts[1] == "→ 28×28×1"
     assert "2. Conv2D: 4 filters 3×3, relu" in texts and "→ 26×26×4, 40 parameters" in texts
@@ -138,7 +139,7 @@ def test_architecture_shows_the_keras_layers_a_saved_model_holds() -> None:
 
     model = build_cnn(conv_blocks=2, filters=8, dropout_rate=0.2)
     assert {type(layer).__name__ for layer in model.layers} & {"FusedBatchNormalization", "FastDropout"}
-    text = " ".join(figure_texts(plots.plot_architecture(model)))
+    text = " ".join(figure_texts(figures.plot_architecture(model)))
     assert "BatchNormalization" in text and "Dropout: rate 0.2" in text
     assert "Fused" not in text and "FastDropout" not in text
 
@@ -146,9 +147,9 @@ def test_architecture_shows_the_keras_layers_a_saved_model_holds() -> None:
 def test_architecture_of_a_deep_model_wraps_into_columns_that_print_readably() -> None:
     keras = pytest.importorskip("keras")
     layers = [keras.Input(shape=(64,))] + [keras.layers.Dense(8, name=f"dense_{index}") for index in range(20)]
-    fig = plots.plot_architecture(keras.Sequential(layers))
+    fig = figures.plot_architecture(keras.Sequential(layers))
     assert len(figure_texts(fig)) == 2 * 21
-    assert plots.printed_text_size(fig) >= 7.0
+    assert printed_text_size(fig) >= 7.0
     assert fig.get_figheight() < 7.0
 
 
@@ -156,7 +157,7 @@ def test_architecture_of_a_deep_model_wraps_into_columns_that_print_readably() -
 def test_history_marks_best_validation_epoch(
     history: pd.DataFrame, metric: str, best_epoch: int, best_value: float
 ) -> None:
-    fig = plots.plot_history(history, metric=metric)
+    fig = figures.plot_history(history, metric=metric)
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
     np.testing.assert_array_equal(lines["training"].get_ydata(), history[metric])
@@ -167,14 +168,14 @@ def test_history_marks_best_validation_epoch(
 
 
 def test_history_draws_no_line_through_the_best_epochs_marker(history: pd.DataFrame) -> None:
-    (ax,) = plots.plot_history(history).axes
+    (ax,) = figures.plot_history(history).axes
     assert [line.get_label() for line in ax.get_lines()][:2] == ["training", "validation"]
     assert len(ax.get_lines()) == 3
 
 
 def test_reference_lines_run_beneath_the_markers_and_their_value_labels() -> None:
     intervals = pd.DataFrame({"estimate": [0.835], "lower": [0.83], "upper": [0.84]}, index=["Pixels"])
-    fig = plots.plot_accuracy_intervals(intervals, references={"human": 0.835})
+    fig = figures.plot_accuracy_intervals(intervals, references={"human": 0.835})
     (ax,) = fig.axes
     reference = next(line for line in ax.get_lines() if line.get_label().startswith("human"))
     (label,) = ax.texts
@@ -186,19 +187,19 @@ def test_reference_lines_run_beneath_the_markers_and_their_value_labels() -> Non
 
 def test_history_rejects_missing_metric(history: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="val_top5"):
-        plots.plot_history(history, metric="top5")
+        figures.plot_history(history, metric="top5")
 
 
 def test_confusion_matrix_counts_and_highlights(confusion_and_scores) -> None:
     confusion, per_class = confusion_and_scores
-    fig = plots.plot_confusion_matrix(confusion, per_class, title="MLP")
+    fig = figures.plot_confusion_matrix(confusion, per_class, title="MLP")
     count_ax, metric_ax = fig.axes
     assert sorted(int(text.get_text()) for text in count_ax.texts) == sorted(confusion.to_numpy().ravel())
     assert len(metric_ax.texts) == 3 * NUM_CLASSES
     outlines = [patch for patch in metric_ax.patches if isinstance(patch, Rectangle)]
     by_colour: dict[str, set[tuple[int, int]]] = {"best": set(), "worst": set()}
     for patch in outlines:
-        kind = "best" if patch.get_edgecolor()[:3] == pytest.approx(to_rgb(plots.BEST_COLOUR)) else "worst"
+        kind = "best" if patch.get_edgecolor()[:3] == pytest.approx(to_rgb(BEST_COLOUR)) else "worst"
         by_colour[kind].add((int(patch.get_x()), int(patch.get_y())))
     # Cells are (column, row): columns precision, recall, F1; rows follow CLASS_NAMES.
     row = {name: CLASS_NAMES.index(name) for name in ("Trouser", "Pullover", "Shirt", "Bag")}
@@ -210,13 +211,13 @@ def test_confusion_matrix_counts_and_highlights(confusion_and_scores) -> None:
 def test_confusion_matrix_rejects_mismatched_classes(confusion_and_scores) -> None:
     confusion, per_class = confusion_and_scores
     with pytest.raises(ValueError, match="same classes"):
-        plots.plot_confusion_matrix(confusion, per_class.iloc[::-1])
+        figures.plot_confusion_matrix(confusion, per_class.iloc[::-1])
 
 
 def test_gallery_titles_show_predictions(fashion: FashionMNIST) -> None:
     shirts = np.flatnonzero(fashion.test_labels == SHIRT)[:25]
     predicted = np.resize([0, 2, 4, 3], 25)
-    fig = plots.plot_gallery(fashion.test_images[shirts], fashion.test_labels[shirts], predicted, title="MLP errors")
+    fig = figures.plot_gallery(fashion.test_images[shirts], fashion.test_labels[shirts], predicted, title="MLP errors")
     assert len(image_axes(fig)) == 20
     assert [ax.get_title() for ax in fig.axes] == [f"predicted:\n{CLASS_NAMES[p]}" for p in predicted[:20]]
     assert "Shirt" in fig.get_suptitle() and "20 of 25" in fig.get_suptitle()
@@ -224,24 +225,24 @@ def test_gallery_titles_show_predictions(fashion: FashionMNIST) -> None:
 
 def test_gallery_with_two_models(fashion: FashionMNIST) -> None:
     images = fashion.test_images[:3]
-    fig = plots.plot_gallery(images, [SHIRT] * 3, [0, 2, 4], second_predictions=[SHIRT] * 3)
+    fig = figures.plot_gallery(images, [SHIRT] * 3, [0, 2, 4], second_predictions=[SHIRT] * 3)
     assert [ax.get_title() for ax in fig.axes] == [f"MLP: {CLASS_NAMES[p]}\nCNN: Shirt" for p in (0, 2, 4)]
 
 
 def test_gallery_names_true_class_when_classes_differ(fashion: FashionMNIST) -> None:
-    fig = plots.plot_gallery(fashion.test_images[:2], [0, 1], [1, 0], model_names=("A", "B"))
+    fig = figures.plot_gallery(fashion.test_images[:2], [0, 1], [1, 0], model_names=("A", "B"))
     assert fig.axes[0].get_title() == "true: T-shirt/top\npredicted:\nTrouser"
 
 
 def test_gallery_empty_selection_says_so() -> None:
-    fig = plots.plot_gallery(np.zeros((0, 28, 28), np.uint8), [], [], title="CNN corrects MLP")
+    fig = figures.plot_gallery(np.zeros((0, 28, 28), np.uint8), [], [], title="CNN corrects MLP")
     assert not image_axes(fig)
     assert [text.get_text() for text in fig.axes[0].texts] == ["no examples"]
 
 
 def test_trials_best_so_far() -> None:
     trials = pd.DataFrame({"trial_id": ["00", "01", "02", "03", "04"], "score": [0.80, 0.85, np.nan, 0.83, 0.88]})
-    fig = plots.plot_trials(trials)
+    fig = figures.plot_trials(trials)
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
     np.testing.assert_allclose(lines["best so far"].get_ydata(), [0.80, 0.85, 0.85, 0.85, 0.88])
@@ -252,7 +253,7 @@ def test_trials_best_so_far() -> None:
 def test_model_comparison_grouped_bars(confusion_and_scores) -> None:
     _, per_class = confusion_and_scores
     other = per_class.assign(f1=np.linspace(0.5, 0.95, NUM_CLASSES))
-    fig = plots.plot_model_comparison({"MLP": per_class, "CNN": other, "Soft vote": other})
+    fig = figures.plot_model_comparison({"MLP": per_class, "CNN": other, "Soft vote": other})
     (ax,) = fig.axes
     assert len(ax.patches) == 3 * NUM_CLASSES
     heights = [bar.get_height() for bar in ax.patches]
@@ -264,7 +265,7 @@ def test_model_comparison_grouped_bars(confusion_and_scores) -> None:
 def test_model_comparison_rejects_missing_metric(confusion_and_scores) -> None:
     _, per_class = confusion_and_scores
     with pytest.raises(ValueError, match="auc"):
-        plots.plot_model_comparison({"MLP": per_class}, metric="auc")
+        figures.plot_model_comparison({"MLP": per_class}, metric="auc")
 
 
 def test_figures_render_and_stay_out_of_pyplot(
@@ -284,43 +285,43 @@ def test_figures_render_and_stay_out_of_pyplot(
     probabilities = generator.dirichlet(np.full(NUM_CLASSES, 0.3), size=200)
     reliability = calibration.reliability_table(generator.integers(0, NUM_CLASSES, 200), probabilities, bins=10)
     trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "score": [0.5, 0.7, 0.6]})
-    figures = [
-        plots.plot_image_grid(fashion.train_images, fashion.train_labels, count=20),
-        plots.plot_class_frequencies(fashion.train_labels, fashion.test_labels),
-        plots.plot_architecture(tiny_model),
-        plots.plot_history(history),
-        plots.plot_confusion_matrix(confusion, per_class),
-        plots.plot_gallery(fashion.test_images[:4], [0, 0, 0, 0], [1, 2, 3, 4], second_predictions=[0, 0, 1, 1]),
-        plots.plot_trials(pd.DataFrame({"trial_id": ["a", "b"], "score": [0.5, 0.6]})),
-        plots.plot_model_comparison({"MLP": per_class}),
-        plots.plot_accuracy_intervals(intervals, references={"human": 0.835}),
-        plots.plot_per_class_intervals({"MLP": per_class_intervals, "CNN": per_class_intervals}),
-        plots.plot_vote_weights(
+    drawn = [
+        figures.plot_image_grid(fashion.train_images, fashion.train_labels, count=20),
+        figures.plot_class_frequencies(fashion.train_labels, fashion.test_labels),
+        figures.plot_architecture(tiny_model),
+        figures.plot_history(history),
+        figures.plot_confusion_matrix(confusion, per_class),
+        figures.plot_gallery(fashion.test_images[:4], [0, 0, 0, 0], [1, 2, 3, 4], second_predictions=[0, 0, 1, 1]),
+        figures.plot_trials(pd.DataFrame({"trial_id": ["a", "b"], "score": [0.5, 0.6]})),
+        figures.plot_model_comparison({"MLP": per_class}),
+        figures.plot_accuracy_intervals(intervals, references={"human": 0.835}),
+        figures.plot_per_class_intervals({"MLP": per_class_intervals, "CNN": per_class_intervals}),
+        figures.plot_vote_weights(
             pd.DataFrame({"mlp": [0.0, 0.5, 1.0], "validation_accuracy": [0.8, 0.85, 0.82]}),
             weight_column="mlp",
             chosen=0.5,
             model_label="MLP",
         ),
-        plots.plot_reliability({"MLP": reliability, "CNN": reliability}),
-        plots.plot_gradcam(fashion.test_images[:8], generator.random((8, 28, 28)), [SHIRT] * 8, [SHIRT, 0] * 4),
-        plots.plot_embedding(generator.normal(size=(40, 2)), np.arange(40) % NUM_CLASSES),
-        plots.plot_search_strategies({"Bayesian": trials, "random": trials}),
+        figures.plot_reliability({"MLP": reliability, "CNN": reliability}),
+        figures.plot_gradcam(fashion.test_images[:8], generator.random((8, 28, 28)), [SHIRT] * 8, [SHIRT, 0] * 4),
+        figures.plot_embedding(generator.normal(size=(40, 2)), np.arange(40) % NUM_CLASSES),
+        figures.plot_search_strategies({"Bayesian": trials, "random": trials}),
     ]
-    for fig in figures:
+    for fig in drawn:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=40)
         assert buffer.getvalue().startswith(b"\x89PNG")
         # Every figure says in words what it shows, and its text stays readable on a printed page.
         assert len(fig.description) > 40 and "nan" not in fig.description
-        assert plots.printed_text_size(fig) >= 7.0
+        assert printed_text_size(fig) >= 7.0
     # Figures are not registered with pyplot, so notebooks show each once and nothing leaks.
     assert plt.get_fignums() == open_before
     # Without pyplot's inline backend, IPython displays a figure through its own PNG repr, the description
     # as the image's alternative text.
-    assert figures[3]._repr_png_().startswith(b"\x89PNG")
-    data, metadata = figures[3]._repr_mimebundle_()
-    assert data["image/png"].startswith(b"\x89PNG") and data["text/plain"] == figures[3].description
-    assert metadata == {"image/png": {"alt": figures[3].description}}
+    assert drawn[3]._repr_png_().startswith(b"\x89PNG")
+    data, metadata = drawn[3]._repr_mimebundle_()
+    assert data["image/png"].startswith(b"\x89PNG") and data["text/plain"] == drawn[3].description
+    assert metadata == {"image/png": {"alt": drawn[3].description}}
 
 
 def test_reliability_panels_are_titled_with_the_calibration_modules_ece() -> None:
@@ -330,6 +331,6 @@ def test_reliability_panels_are_titled_with_the_calibration_modules_ece() -> Non
     probabilities = generator.dirichlet(np.full(NUM_CLASSES, 0.3), size=400)
     labels = generator.integers(0, NUM_CLASSES, size=400)
     table = calibration.reliability_table(labels, probabilities, bins=10)
-    figure = plots.plot_reliability({"MLP": table})
+    figure = figures.plot_reliability({"MLP": table})
     expected = calibration.expected_calibration_error(labels, probabilities, bins=10)
     assert figure.axes[0].get_title() == f"MLP\nECE {expected:.2%}"
