@@ -56,7 +56,7 @@ TABLE_STYLES = """<style>
 </style>
 """
 # nbconvert's lab template with one change: a figure's image carries the description its output's metadata
-# holds (fashion_lib.analysis.plots.ReportFigure writes one) as its alternative text, for screen readers.
+# holds (fashion_lib.analysis.figures.ReportFigure writes one) as its alternative text, for screen readers.
 _TEMPLATE_NAME = "report.html.j2"
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {% block data_png scoped %}
