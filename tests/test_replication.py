@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fashion_lib.analysis import replication
+from fashion_lib.analysis.replication import claims, evidence
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES
 
 PER_CLASS = 100
@@ -64,7 +65,7 @@ def test_a_missing_finding_is_not_comparable() -> None:
     [("88.1", True, (0.8805, 0.8815)), ("70", True, (0.695, 0.705)), ("0.89", False, (0.885, 0.895))],
 )
 def test_a_seed_figure_covers_its_rounding(figure: str, percent: bool, expected: tuple[float, float]) -> None:
-    assert replication._rounded_range(figure, percent=percent) == pytest.approx(expected)
+    assert claims._rounded_range(figure, percent=percent) == pytest.approx(expected)
 
 
 def test_the_catalogue_holds_every_claim_of_the_issue_once() -> None:
@@ -106,8 +107,8 @@ def test_the_class_comparison_names_the_classes_where_the_cnn_is_not_ahead() -> 
 
 
 def test_votes_between_the_models_are_recognised() -> None:
-    assert replication._between(0.90, 0.88, 0.92) and replication._between(0.90, 0.92, 0.88)
-    assert not replication._between(0.93, 0.88, 0.92) and not replication._between(0.92, 0.88, 0.92)
+    assert evidence._between(0.90, 0.88, 0.92) and evidence._between(0.90, 0.92, 0.88)
+    assert not evidence._between(0.93, 0.88, 0.92) and not evidence._between(0.92, 0.88, 0.92)
 
 
 def _history(train: list[float], validation: list[float]) -> pd.DataFrame:
