@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 import numpy as np
@@ -20,9 +20,20 @@ from fashion_lib.training.fit import save_training_outputs, train_model
 
 if TYPE_CHECKING:
     from fashion_lib.data import Splits
-    from fashion_lib.search.tuning import SearchResult
 
 SEED_RUN_COLUMNS = ["seed", "test_accuracy", "best_validation_accuracy", "epochs_trained"]
+
+
+class SearchOutcome(Protocol):
+    """What the final training reads of a search's outcome (fashion_lib.search.trials.SearchResult has it all)."""
+
+    best_hyperparameters: dict[str, Any]
+    trials: pd.DataFrame
+    search_images: int | None
+    epochs_per_trial: int | None
+    stop_reason: str
+    search_minutes: float
+    search_seconds: float | None
 
 
 @dataclass
@@ -60,7 +71,7 @@ def seed_summary(test_accuracies: Sequence[float]) -> dict[str, Any]:
 
 def train_and_record(
     model_name: str,
-    search: SearchResult,
+    search: SearchOutcome,
     splits: Splits,
     *,
     run_dir: str | Path,
