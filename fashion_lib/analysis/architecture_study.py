@@ -183,7 +183,7 @@ def run_study(
     """
     from fashion_lib.data import stratified_subset
     from fashion_lib.models.search_space import build_from_hyperparameters
-    from fashion_lib.search import monitoring
+    from fashion_lib.training.callbacks import EpochProgress
     from fashion_lib.training.fit import train_model
 
     if epochs < 1:
@@ -209,7 +209,7 @@ def run_study(
             # Patience of the whole run: every architecture trains every epoch, and keeps its best epoch's weights.
             patience=epochs,
             seed=seed,
-            callbacks=[clock, monitoring.EpochProgress(f"cnn {architecture.label}")],
+            callbacks=[clock, EpochProgress(f"cnn {architecture.label}")],
             progress=False,
         )
         history = history.assign(
