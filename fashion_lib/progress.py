@@ -7,7 +7,8 @@ and `relay` copies new lines to the terminal while the notebook runs. Without th
 opened in Jupyter, a script, a test) `emit` prints, and the lines appear where the code runs.
 
 This module imports neither TensorFlow nor Keras, so that the report process stays light;
-fashion_lib.search.monitoring produces the lines from Keras Tuner and Keras.
+fashion_lib.search.monitoring produces the trial lines from Keras Tuner, fashion_lib.training.callbacks the
+epoch lines from Keras.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
-from fashion_lib.analysis import evaluation, figures
+from fashion_lib import scores
+from fashion_lib.analysis import figures
 from fashion_lib.analysis.figures.base import BEST_COLOUR, CLASS_COLOURS, printed_text_size
 from fashion_lib.config import CLASS_NAMES, NUM_CLASSES, SHIRT
 from fashion_lib.data import FashionMNIST, scale_images
@@ -55,7 +56,7 @@ def confusion_and_scores() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A confusion matrix from synthetic labels and per-class scores with known best and worst cells."""
     y_true = np.repeat(np.arange(NUM_CLASSES), 10)
     y_pred = np.where(np.arange(len(y_true)) % 10 == 0, (y_true + 1) % NUM_CLASSES, y_true)
-    per_class = evaluation.per_class_metrics(y_true, y_pred)
+    per_class = scores.per_class_metrics(y_true, y_pred)
     # Precision: best Bag, worst Shirt; recall: best Trouser, worst Shirt; F1: best Trouser, worst Pullover.
     per_class["precision"] = 0.9
     per_class.loc[["Bag", "Shirt"], "precision"] = [0.99, 0.6]
@@ -63,7 +64,7 @@ def confusion_and_scores() -> tuple[pd.DataFrame, pd.DataFrame]:
     per_class.loc[["Trouser", "Shirt"], "recall"] = [0.98, 0.7]
     per_class["f1"] = 0.85
     per_class.loc[["Trouser", "Pullover"], "f1"] = [0.97, 0.65]
-    return evaluation.confusion_matrix_frame(y_true, y_pred), per_class
+    return scores.confusion_matrix_frame(y_true, y_pred), per_class
 
 
 def image_axes(fig: Figure) -> list:

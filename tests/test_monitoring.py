@@ -1,4 +1,4 @@
-"""Watching searches and trainings: trial and epoch lines, the search's time budget, TensorBoard's logs."""
+"""Watching searches: trial lines, the search's time budget and why it stopped, TensorBoard's logs."""
 
 from __future__ import annotations
 
@@ -7,21 +7,16 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from fashion_lib import progress, seeding
-from fashion_lib.models.builders import build_mlp
+from fashion_lib import progress
 from fashion_lib.search import monitoring
 from fashion_lib.search.tuning import SearchResult, load_search
-from fashion_lib.training.fit import train_model
 
-# A few hundred real images and one epoch per trial keep each trial at a few seconds.
-TRAIN_SIZE = 300
 FIXED_COLUMNS = ["trial_id", "status", "score", "best_epoch", "duration_s"]
 TRIAL_LINE = re.compile(r"^mlp trial (\d+)/(\d+): val_accuracy ([\d.]+)% \(best ([\d.]+)%\), .* left \| (.*)$")
 
@@ -124,37 +119,3 @@ def test_a_negative_budget_is_refused_before_anything_is_written(
 def test_an_unknown_stop_reason_is_refused() -> None:
     with pytest.raises(ValueError, match="Unknown stop reason"):
         monitoring.describe_stop("bored")
-
-
-def _train(split: dict, **kwargs) -> pd.DataFrame:
-    seeding.set_global_seed(5)
-    model = build_mlp(hidden_units=(64,), learning_rate=0.05)
-    return train_model(
-        model,
-        split["train_x"][:TRAIN_SIZE],
-        split["train_y"][:TRAIN_SIZE],
-        split["val_x"],
-        split["val_y"],
-        epochs=3,
-        batch_size=32,
-        seed=5,
-        **kwargs,
-    )
-
-
-@pytest.mark.slow
-def test_training_reports_its_epochs_and_logs_its_curves_without_changing_them(
-    small_split: dict, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    history = _train(small_split, tensorboard_dir=tmp_path)
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines[:3]] == [f"mlp training epoch {k}/3" for k in (1, 2, 3)]
-    for line, accuracy in zip(lines, history["val_accuracy"], strict=False):
-        assert f"val_accuracy {accuracy:.2%}" in line
-    assert lines[3].startswith("mlp training ended after 3 of 3 epochs")
-    logged = _read(tmp_path / "validation").Tensors("epoch_accuracy")
-    np.testing.assert_allclose([float(tf.make_ndarray(e.tensor_proto)) for e in logged], history["val_accuracy"])
-    assert (tmp_path / "train").is_dir()
-    # The same seed without either gives the same epochs.
-    pd.testing.assert_frame_equal(_train(small_split, progress=False), history)
-    assert capsys.readouterr().out == ""

@@ -202,8 +202,8 @@ def test_a_truncated_model_and_an_edited_notebook_rerun_what_depends_on_them(rer
 def test_the_repaired_runs_models_load_and_score_what_its_metrics_say(reruns, fashion):
     import keras
 
-    from fashion_lib.analysis.evaluation import accuracy
     from fashion_lib.data import scale_images
+    from fashion_lib.scores import accuracy
 
     root, metrics = reruns["root"], reruns["steps"]["damaged"]["metrics"]
     # The next step (a change to the code) moved the repaired run into the history.

@@ -1,4 +1,4 @@
-"""Final training: schedule, callbacks, input pipeline, reproducibility, early stopping, saved outputs, training
+"""Final training: input pipeline, the scheduled rate, reproducibility, early stopping, saved outputs, training
 on several devices, and the repeated-seed final training that the model notebooks record."""
 
 from __future__ import annotations
@@ -27,55 +27,13 @@ from fashion_lib.training.final import load_seed_probabilities, train_and_record
 from fashion_lib.training.fit import (
     HISTORY_COLUMNS,
     load_training_outputs,
-    make_callbacks,
     make_dataset,
-    make_lr_schedule,
     save_training_outputs,
     train_model,
 )
 
 TRAIN_SIZE = 300
 SEED = 7
-
-
-@pytest.mark.parametrize(
-    ("epoch", "expected"),
-    [(0, 0.01), (9, 0.01), (10, 0.01 * math.exp(-0.1)), (11, 0.01 * math.exp(-0.2)), (14, 0.01 * math.exp(-0.5))],
-)
-def test_schedule_is_constant_then_decays_exponentially(epoch: int, expected: float) -> None:
-    schedule = make_lr_schedule(0.01, constant_epochs=10, decay_rate=0.1)
-    assert schedule(epoch) == pytest.approx(expected, rel=1e-12)
-
-
-def test_schedule_without_constant_phase_decays_from_the_first_epoch() -> None:
-    schedule = make_lr_schedule(0.1, constant_epochs=0, decay_rate=0.5)
-    assert [schedule(epoch) for epoch in range(3)] == pytest.approx([0.1 * math.exp(-0.5 * k) for k in (1, 2, 3)])
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        {"initial_learning_rate": 0.0},
-        {"initial_learning_rate": 0.01, "constant_epochs": -1},
-        {"initial_learning_rate": 0.01, "decay_rate": -0.1},
-    ],
-)
-def test_schedule_rejects_bad_arguments(arguments: dict) -> None:
-    with pytest.raises(ValueError):
-        make_lr_schedule(**arguments)
-
-
-def test_callbacks_schedule_the_rate_and_stop_on_validation_accuracy() -> None:
-    scheduler, stopper = make_callbacks(0.05, constant_epochs=2, decay_rate=0.3, patience=4)
-    assert isinstance(scheduler, keras.callbacks.LearningRateScheduler)
-    assert scheduler.schedule(2) == pytest.approx(0.05 * math.exp(-0.3))
-    assert isinstance(stopper, keras.callbacks.EarlyStopping)
-    assert (stopper.monitor, stopper.mode, stopper.patience, stopper.restore_best_weights) == (
-        "val_accuracy",
-        "max",
-        4,
-        True,
-    )
 
 
 def test_dataset_batches_every_example_once_per_epoch(small_split: dict) -> None:

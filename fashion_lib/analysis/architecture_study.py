@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fashion_lib import results
-from fashion_lib.analysis import evaluation
+from fashion_lib import results, scores
 from fashion_lib.storage import atomic_path
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ def run_study(
     """
     from fashion_lib.data import stratified_subset
     from fashion_lib.models.search_space import build_from_hyperparameters
-    from fashion_lib.search import monitoring
+    from fashion_lib.training.callbacks import EpochProgress
     from fashion_lib.training.fit import train_model
 
     if epochs < 1:
@@ -210,7 +209,7 @@ def run_study(
             # Patience of the whole run: every architecture trains every epoch, and keeps its best epoch's weights.
             patience=epochs,
             seed=seed,
-            callbacks=[clock, monitoring.EpochProgress(f"cnn {architecture.label}")],
+            callbacks=[clock, EpochProgress(f"cnn {architecture.label}")],
             progress=False,
         )
         history = history.assign(
@@ -230,7 +229,7 @@ def run_study(
                 "parameters": int(model.count_params()),
                 "best_epoch": best + 1,
                 "best_val_accuracy": float(history["val_accuracy"].iloc[best]),
-                "test_accuracy": evaluation.accuracy(splits.test_y, test_probabilities.argmax(axis=1)),
+                "test_accuracy": scores.accuracy(splits.test_y, test_probabilities.argmax(axis=1)),
                 # The first epoch also traces the training step; the median is what an epoch costs.
                 "seconds_per_epoch": round(float(np.median(clock.seconds)), 2),
             }

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from fashion_lib.analysis.evaluation import as_labels, as_probabilities
+from fashion_lib.scores import as_labels, as_probabilities
 
 DEFAULT_BINS = 15
 # Probabilities of exactly 0 would give infinite log-probabilities; float32 softmax reaches ~1e-38.

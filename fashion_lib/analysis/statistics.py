@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_lib import config
-from fashion_lib.analysis.evaluation import as_label_pair
+from fashion_lib.scores import as_label_pair
 
 INTERVAL_COLUMNS = ["estimate", "lower", "upper"]
 

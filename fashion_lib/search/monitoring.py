@@ -1,4 +1,4 @@
-"""Watching long runs: a search's time budget and trial lines, final-training epoch lines, TensorBoard logs.
+"""Watching a search: its time budget, why it stopped, its trial lines and its trials' TensorBoard logs.
 
 - `SearchMonitor`, mixed into the search's oracle (fashion_lib.search.tuning), stops the search once its time budget
   is spent, records why the search stopped (in the oracle's own file, so a search read back later still
@@ -7,10 +7,11 @@
 - `TrialScoreSummary`, mixed into the tuner, writes each trial's score next to the HParams record that Keras
   Tuner writes for it when the search has a TensorBoard callback, so TensorBoard's HParams tab shows the
   score the oracle ranks by (the best epoch's val_accuracy) beside the hyperparameters.
-- `EpochProgress` reports a final training every few epochs; `tensorboard_callback` logs its curves.
+- `start_search` starts a search's clock and prepares its TensorBoard folder. A final training's epoch lines
+  and TensorBoard logs are fashion_lib.training.callbacks'.
 
-None of these draws random numbers or changes what is trained: a seed gives the same trials and weights
-with or without them.
+None of these draws random numbers or changes what is trained: a seed gives the same trials with or
+without them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from fashion_lib import progress
+from fashion_lib.training.callbacks import tensorboard_callback
 
 # Why a search stopped, as `SearchResult.stop_reason` and metrics.json hold it, and how the report says it.
 STOP_REASONS = {
@@ -223,20 +225,6 @@ class TrialScoreSummary:
         writer.close()
 
 
-def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.TensorBoard:
-    """A TensorBoard callback that logs each epoch's metrics only: no graph, histograms, images or profiling,
-    so that it costs little."""
-    return keras.callbacks.TensorBoard(
-        log_dir=str(log_dir),
-        histogram_freq=0,
-        write_graph=False,
-        write_images=False,
-        write_steps_per_second=False,
-        update_freq="epoch",
-        profile_batch=0,
-    )
-
-
 def start_search(
     tuner: keras_tuner.Tuner,
     *,
@@ -262,51 +250,3 @@ def start_search(
                 shutil.rmtree(child)
     tuner.tensorboard_dir = tensorboard_dir
     return [tensorboard_callback(tensorboard_dir)]
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """Sends a progress line every few epochs of a training (about ten in all) and one when it ends."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__()
-        self.label = label
-        self._started = 0.0
-        self._best = math.nan
-        self._best_epoch = 0
-        self._last_epoch = 0
-        self._reported: set[int] = set()
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.monotonic()
-        self._best, self._best_epoch, self._last_epoch = math.nan, 0, 0
-        self._reported = progress.reporting_epochs(int(self.params["epochs"]))
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        number = epoch + 1
-        self._last_epoch = number
-        score = float((logs or {}).get("val_accuracy", math.nan))
-        if not math.isnan(score) and (math.isnan(self._best) or score > self._best):
-            self._best, self._best_epoch = score, number
-        if number not in self._reported:
-            return
-        epochs = int(self.params["epochs"])
-        mean = (time.monotonic() - self._started) / number
-        progress.emit(
-            progress.epoch_line(
-                model=self.label,
-                epoch=number,
-                epochs=epochs,
-                val_accuracy=score,
-                best=self._best,
-                time_left_s=mean * (epochs - number),
-            )
-        )
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        epochs = int(self.params["epochs"])
-        early = " (early stopping)" if self._last_epoch < epochs else ""
-        progress.emit(
-            f"{self.label} training ended after {self._last_epoch} of {epochs} epochs{early} in "
-            f"{progress.format_duration(time.monotonic() - self._started)}: best val_accuracy "
-            f"{progress.format_accuracy(self._best)} at epoch {self._best_epoch}"
-        )

@@ -1,159 +1,27 @@
 """Bayesian hyperparameter search with Keras Tuner (or random search, to compare): new, resumed, reused or
-spread over processes; its outcome is read by fashion_lib.search.trials."""
+spread over processes; its tuners are fashion_lib.search.strategies', its outcome is read by
+fashion_lib.search.trials."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
-import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import keras
-import keras_tuner
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from fashion_lib import config, seeding
 from fashion_lib.data import Splits, stratified_subset
-from fashion_lib.models import search_space
-from fashion_lib.models.hypermodels import make_hypermodel
 from fashion_lib.search import monitoring
-from fashion_lib.search.trials import DURATION_FILE, SearchResult, result_from_oracle
-from fashion_lib.storage import atomic_write_json
+from fashion_lib.search.strategies import TrialTimer, check_seed, make_tuner
+from fashion_lib.search.trials import SearchResult, result_from_oracle
 from fashion_lib.training.fit import make_dataset
-
-OBJECTIVE = "val_accuracy"
-
-
-class _TrialTimer(monitoring.TrialScoreSummary, keras_tuner.Tuner):
-    """A tuner that also records how long each trial took.
-
-    Keras Tuner keeps no timestamps in its trial files, so the time around `run_trial` (model building
-    and fitting) goes to a small JSON file in the trial's folder, where `load_search` finds it later.
-    """
-
-    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
-        """Run the trial as Keras Tuner does and record its duration."""
-        start = time.perf_counter()
-        results = super().run_trial(trial, *args, **kwargs)
-        duration = time.perf_counter() - start
-        atomic_write_json(Path(self.get_trial_dir(trial.trial_id)) / DURATION_FILE, {"duration_s": duration})
-        return results
-
-
-class _ReferenceFirst:
-    """Oracle mixin: a search's first trial is the space's reference configuration (its defaults).
-
-    The extended spaces declare as defaults a configuration that trained well in longer runs (see
-    fashion_lib.models), so every search measures that point before exploring, instead of leaving it to
-    chance whether a few random trials come near it. Later trials are the oracle's own; for Bayesian
-    optimisation the reference counts as one of the `num_initial_points`.
-    """
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        if not self.trials:
-            return {
-                "status": keras_tuner.engine.trial.TrialStatus.RUNNING,
-                "values": search_space.default_values(self.hyperparameters),
-            }
-        return super().populate_space(trial_id)
-
-
-class _BayesianOracle(monitoring.SearchMonitor, _ReferenceFirst, keras_tuner.oracles.BayesianOptimizationOracle):
-    """Keras Tuner's Bayesian optimisation oracle, starting from the reference configuration."""
-
-
-class _RandomOracle(monitoring.SearchMonitor, _ReferenceFirst, keras_tuner.oracles.RandomSearchOracle):
-    """Keras Tuner's random search oracle, starting from the reference configuration."""
-
-
-class _TimedBayesianOptimization(_TrialTimer):
-    """Bayesian optimisation from the reference configuration, recording how long each trial took."""
-
-    def __init__(
-        self,
-        hypermodel: keras_tuner.HyperModel,
-        *,
-        objective: str,
-        max_trials: int,
-        num_initial_points: int,
-        seed: int,
-        **kwargs: Any,
-    ) -> None:
-        oracle = _BayesianOracle(
-            objective=objective, max_trials=max_trials, num_initial_points=num_initial_points, seed=seed
-        )
-        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
-
-
-class _TimedRandomSearch(_TrialTimer):
-    """Random search from the reference configuration, recording how long each trial took; the baseline for
-    Bayesian search."""
-
-    def __init__(
-        self, hypermodel: keras_tuner.HyperModel, *, objective: str, max_trials: int, seed: int, **kwargs: Any
-    ) -> None:
-        oracle = _RandomOracle(objective=objective, max_trials=max_trials, seed=seed)
-        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
-
-
-STRATEGIES = {"bayesian": _TimedBayesianOptimization, "random": _TimedRandomSearch}
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed == 0:
-        raise ValueError(
-            f"seed must be a non-zero integer, got {seed!r}: Keras Tuner's oracle treats 0 as 'no seed' and "
-            "would sample hyperparameters irreproducibly."
-        )
-    return int(seed)
-
-
-def _make_tuner(
-    model_name: str,
-    space: str,
-    *,
-    directory: str | Path,
-    max_trials: int,
-    num_initial_points: int,
-    seed: int,
-    overwrite: bool,
-    strategy: str = "bayesian",
-) -> _TimedBayesianOptimization | _TimedRandomSearch:
-    """The tuner for `model_name`/`space` in `directory`/`model_name`, new or reloaded."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown search strategy {strategy!r}; use one of {sorted(STRATEGIES)}.")
-    hypermodel = make_hypermodel(model_name, space)
-    # Random search has no initial points: every trial is random.
-    strategy_options = {"num_initial_points": num_initial_points} if strategy == "bayesian" else {}
-    # Keras Tuner prints "Reloading Tuner from ..." when it resumes; that is noise in a notebook.
-    with contextlib.redirect_stdout(io.StringIO()):
-        tuner = STRATEGIES[strategy](
-            hypermodel,
-            objective=OBJECTIVE,
-            max_trials=max_trials,
-            **strategy_options,
-            seed=seed,
-            directory=str(directory),
-            project_name=model_name,
-            overwrite=overwrite,
-        )
-    if not isinstance(tuner.oracle, keras_tuner.Oracle):
-        # A distributed search's worker holds only a client of the chief's oracle; the chief checks the space.
-        return tuner
-    if not overwrite and (Path(tuner.project_dir) / "oracle.json").is_file():
-        # Keras Tuner reloads a search only when it finds the calling process's own tuner file (tuner0.json, or
-        # <KERASTUNER_TUNER_ID>.json); a distributed search's chief and workers may have left none of that name.
-        # Reading the oracle's files again after Keras Tuner did is harmless: the result is the same.
-        tuner.oracle.reload()
-    search_space.check_same_space(tuner.oracle.hyperparameters, model_name, space, directory)
-    return tuner
 
 
 def run_search(
@@ -212,7 +80,7 @@ def run_search(
     )
     monitoring.check_search_minutes(search_minutes)
     seeding.set_global_seed(seed)
-    tuner = _make_tuner(
+    tuner = make_tuner(
         model_name,
         space,
         directory=directory,
@@ -244,7 +112,7 @@ def _check_search_arguments(
     val_y: np.ndarray,
 ) -> int:
     """The checked seed, after refusing budgets below 1 and empty or mismatched splits."""
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if max_trials < 1 or epochs_per_trial < 1:
         raise ValueError(f"max_trials and epochs_per_trial must be at least 1, got {max_trials}, {epochs_per_trial}.")
     if not 1 <= num_initial_points:
@@ -258,7 +126,7 @@ def _check_search_arguments(
 
 
 def _search(
-    tuner: _TrialTimer,
+    tuner: TrialTimer,
     train_x: np.ndarray,
     train_y: np.ndarray,
     val_x: np.ndarray,
@@ -296,18 +164,18 @@ def open_search(
     num_initial_points: int,
     seed: int,
     overwrite: bool,
-) -> _TrialTimer:
+) -> TrialTimer:
     """The tuner of the search in `directory`/`model_name` (new, or reloaded with overwrite=False), training nothing.
 
     A distributed search's chief serves this tuner's oracle; see fashion_lib.search.distributed.
     """
-    return _make_tuner(
+    return make_tuner(
         model_name,
         space,
         directory=directory,
         max_trials=max_trials,
         num_initial_points=num_initial_points,
-        seed=_check_seed(seed),
+        seed=check_seed(seed),
         overwrite=overwrite,
     )
 
@@ -341,7 +209,7 @@ def run_worker(
     # max_trials and num_initial_points are the chief's business; a worker only asks it for trials.
     seed = _check_search_arguments(seed, 1, epochs_per_trial, 1, train_x, train_y, val_x, val_y)
     seeding.set_global_seed(seed)
-    tuner = _make_tuner(
+    tuner = make_tuner(
         model_name, space, directory=directory, max_trials=1, num_initial_points=1, seed=seed, overwrite=False
     )
     _search(tuner, train_x, train_y, val_x, val_y, epochs_per_trial, batch_size, seed, verbose, None)
@@ -358,7 +226,7 @@ def load_search(
             f"fashion_lib.search.tuning.run_search({model_name!r}, ..., directory={str(directory)!r})."
         )
     # max_trials and num_initial_points matter only for running trials; the oracle's state is reloaded.
-    tuner = _make_tuner(
+    tuner = make_tuner(
         model_name,
         space,
         directory=directory,

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 import numpy as np
 import pandas as pd
 
-from fashion_lib import results
-from fashion_lib.analysis import evaluation
+from fashion_lib import results, scores
 from fashion_lib.storage import atomic_path
 from fashion_lib.training import recipe
 from fashion_lib.training.devices import global_batch_size, training_strategy
@@ -21,9 +20,20 @@ from fashion_lib.training.fit import save_training_outputs, train_model
 
 if TYPE_CHECKING:
     from fashion_lib.data import Splits
-    from fashion_lib.search.tuning import SearchResult
 
 SEED_RUN_COLUMNS = ["seed", "test_accuracy", "best_validation_accuracy", "epochs_trained"]
+
+
+class SearchOutcome(Protocol):
+    """What the final training reads of a search's outcome (fashion_lib.search.trials.SearchResult has it all)."""
+
+    best_hyperparameters: dict[str, Any]
+    trials: pd.DataFrame
+    search_images: int | None
+    epochs_per_trial: int | None
+    stop_reason: str
+    search_minutes: float
+    search_seconds: float | None
 
 
 @dataclass
@@ -61,7 +71,7 @@ def seed_summary(test_accuracies: Sequence[float]) -> dict[str, Any]:
 
 def train_and_record(
     model_name: str,
-    search: SearchResult,
+    search: SearchOutcome,
     splits: Splits,
     *,
     run_dir: str | Path,
@@ -85,7 +95,7 @@ def train_and_record(
     history and probabilities are saved by `save_training_outputs`;
     every seed's test probabilities go to `<model_name>_seed_test_probabilities.npz` (see
     `load_seed_probabilities`). The run's metrics get, under `models.<model_name>`, the first model's
-    `evaluation.summarise`, the search's outcome (with its `epochs_per_trial`), `seed_runs` (one dict per
+    `scores.summarise`, the search's outcome (with its `epochs_per_trial`), `seed_runs` (one dict per
     seed), `seed_summary` and `recipe`: the schedule, the augmentation in words and, for a model trained on
     mirrored images, `flip_tta_test_accuracy`, the first model's accuracy with test-time augmentation (image
     and mirror averaged), recorded beside the plain figure, never instead of it.
@@ -122,7 +132,7 @@ def train_and_record(
         rows.append(
             {
                 "seed": run_seed,
-                "test_accuracy": evaluation.accuracy(splits.test_y, test_probabilities.argmax(axis=1)),
+                "test_accuracy": scores.accuracy(splits.test_y, test_probabilities.argmax(axis=1)),
                 "best_validation_accuracy": float(history["val_accuracy"].max()),
                 "epochs_trained": len(history),
             }
@@ -142,14 +152,14 @@ def train_and_record(
     used = {"schedule": schedule, "augmentation": augmentation.describe()}
     if augmentation.flip:
         tta = recipe.flip_tta_probabilities(model, splits.test_x)
-        used["flip_tta_test_accuracy"] = evaluation.accuracy(splits.test_y, tta.argmax(axis=1))
+        used["flip_tta_test_accuracy"] = scores.accuracy(splits.test_y, tta.argmax(axis=1))
     seed_runs = pd.DataFrame(rows, columns=SEED_RUN_COLUMNS)
     stacked = np.stack(seed_probabilities)
     save_seed_probabilities(run_dir, model_name, seeds=seed_runs["seed"].to_numpy(), probabilities=stacked)
     summary = results.record_results(
         run_dir,
         f"models.{model_name}",
-        evaluation.summarise(splits.test_y, test_probabilities)
+        scores.summarise(splits.test_y, test_probabilities)
         | {
             "label": model_name.upper(),
             "search_space": space,

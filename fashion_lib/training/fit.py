@@ -1,13 +1,11 @@
-"""Training one model: the input pipeline, the learning-rate schedule, early stopping, and the saved outputs
-(model, history, probabilities) of a training."""
+"""Training one model: the input pipeline, the fit under a schedule with early stopping (its callbacks are
+fashion_lib.training.callbacks'), and the saved outputs (model, history, probabilities) of a training."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
@@ -16,67 +14,11 @@ import tensorflow as tf
 
 from fashion_lib import config, seeding
 from fashion_lib.models import layers
-from fashion_lib.search import monitoring
 from fashion_lib.storage import atomic_path, atomic_save
 from fashion_lib.training import recipe
-
-if TYPE_CHECKING:
-    pass
+from fashion_lib.training.callbacks import EpochProgress, make_callbacks, tensorboard_callback
 
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]
-
-
-@dataclass(frozen=True)
-class LearningRateSchedule:
-    """Constant for the first `constant_epochs` epochs, then exponential decay (0-based epoch index).
-
-    lr(epoch) = initial                                                  for epoch < constant_epochs
-    lr(epoch) = initial * exp(-decay_rate * (epoch - constant_epochs + 1)) otherwise
-
-    This is the seed report's scheduler (Keras' classic "keep the rate for 10 epochs, then multiply it by
-    exp(-0.1) each epoch"), written as a function of the epoch alone so that it does not depend on the
-    rate the optimizer happens to hold when training resumes.
-    """
-
-    initial_learning_rate: float
-    constant_epochs: int = 10
-    decay_rate: float = 0.1
-
-    def __call__(self, epoch: int, learning_rate: float | None = None) -> float:
-        """The rate for 0-based `epoch`; Keras also passes the current rate, which is ignored."""
-        decay_epochs = max(0, int(epoch) - self.constant_epochs + 1)
-        return float(self.initial_learning_rate * math.exp(-self.decay_rate * decay_epochs))
-
-
-def make_lr_schedule(
-    initial_learning_rate: float, *, constant_epochs: int = 10, decay_rate: float = 0.1
-) -> Callable[[int], float]:
-    """The schedule epoch -> learning rate: constant for epochs 0..constant_epochs-1, then exponential decay.
-
-    See `LearningRateSchedule` for the formula; e.g. with 0.01, 10, 0.1: epochs 0-9 -> 0.01,
-    epoch 10 -> 0.01*exp(-0.1), epoch 11 -> 0.01*exp(-0.2).
-    """
-    if not initial_learning_rate > 0:
-        raise ValueError(f"initial_learning_rate must be positive, got {initial_learning_rate}.")
-    if constant_epochs < 0:
-        raise ValueError(f"constant_epochs must be 0 or more, got {constant_epochs}.")
-    if decay_rate < 0:
-        raise ValueError(f"decay_rate must be 0 (no decay) or positive, got {decay_rate}.")
-    return LearningRateSchedule(float(initial_learning_rate), int(constant_epochs), float(decay_rate))
-
-
-def make_callbacks(
-    initial_learning_rate: float, *, constant_epochs: int = 10, decay_rate: float = 0.1, patience: int = 15
-) -> list[keras.callbacks.Callback]:
-    """The learning-rate schedule and early stopping on val_accuracy that restores the best epoch's weights."""
-    if patience < 0:
-        raise ValueError(f"patience must be 0 or more epochs, got {patience}.")
-    schedule = make_lr_schedule(initial_learning_rate, constant_epochs=constant_epochs, decay_rate=decay_rate)
-    return [
-        keras.callbacks.LearningRateScheduler(schedule),
-        # Keras 3 restores the best weights at the end of training even when patience never ran out.
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True),
-    ]
 
 
 def make_dataset(
@@ -200,9 +142,9 @@ def train_model(
         ]
     all_callbacks += list(callbacks or [])
     if progress:
-        all_callbacks.append(monitoring.EpochProgress(model.name))
+        all_callbacks.append(EpochProgress(model.name))
     if tensorboard_dir is not None:
-        all_callbacks.append(monitoring.tensorboard_callback(tensorboard_dir))
+        all_callbacks.append(tensorboard_callback(tensorboard_dir))
     train = make_dataset(train_x, train_y, batch_size=batch_size, shuffle=True, seed=seed, augmentation=augmentation)
     validation = make_dataset(val_x, val_y, batch_size=batch_size, shuffle=False, seed=seed)
     # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data.Dataset anyway.

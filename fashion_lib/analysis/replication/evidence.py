@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fashion_lib import config
+from fashion_lib import config, scores
 from fashion_lib.analysis import evaluation, statistics
 from fashion_lib.analysis.replication.claims import (
     CLAIMS_BY_KEY,
@@ -46,7 +46,7 @@ def per_class_accuracy_intervals(
 
     Returns a frame indexed by class name with columns estimate, lower, upper.
     """
-    true, pred = evaluation.as_label_pair(y_true, y_pred)
+    true, pred = scores.as_label_pair(y_true, y_pred)
     rows = {}
     for index, name in enumerate(config.CLASS_NAMES):
         mask = true == index
@@ -62,7 +62,7 @@ def bootstrap_kendall_tau(
     pred_a: Any, pred_b: Any, *, resamples: int = 1000, confidence: float = 0.95, seed: int
 ) -> dict[str, float | None]:
     """Kendall's τ between two models' predicted labels with a percentile-bootstrap interval over test images."""
-    a, b = evaluation.as_label_pair(pred_a, pred_b, "pred_b")
+    a, b = scores.as_label_pair(pred_a, pred_b, "pred_b")
     estimate = float(stats.kendalltau(a, b).statistic)
     if math.isnan(estimate):
         return {"estimate": None, "lower": None, "upper": None}
@@ -103,11 +103,11 @@ def prediction_findings(
     seed: int,
 ) -> dict[str, dict[str, Any]]:
     """Our findings for every claim that the two models' test probabilities decide (accuracies, classes, votes)."""
-    true = evaluation.as_labels(y_true, "y_true")
+    true = scores.as_labels(y_true, "y_true")
     bootstrap = {"resamples": resamples, "confidence": confidence, "seed": seed}
     probabilities = {"mlp": mlp_probabilities, "cnn": cnn_probabilities}
     predictions = {
-        name: evaluation.as_probabilities(array, f"{name}_probabilities").argmax(axis=1)
+        name: scores.as_probabilities(array, f"{name}_probabilities").argmax(axis=1)
         for name, array in probabilities.items()
     }
     found: dict[str, dict[str, Any]] = {}
@@ -144,7 +144,7 @@ def prediction_findings(
         "soft_vote": evaluation.soft_vote(arrays).argmax(axis=1),
     }
     for key, voted in votes.items():
-        vote_accuracy = evaluation.accuracy(true, voted)
+        vote_accuracy = scores.accuracy(true, voted)
         found[f"{key}_between"] = finding(
             _between(vote_accuracy, accuracy["mlp"], accuracy["cnn"]),
             f"{vote_accuracy:.2%} (MLP {accuracy['mlp']:.2%}, CNN {accuracy['cnn']:.2%})",
@@ -289,7 +289,7 @@ def units_finding(trials: pd.DataFrame | None, space: str | None) -> dict[str, A
 def data_findings(train_labels: Any, test_labels: Any) -> dict[str, dict[str, Any]]:
     """Our findings on the data claims: images per class in each split, balance, and the text's totals."""
     counts = {
-        split: np.bincount(evaluation.as_labels(labels, f"{split}_labels"), minlength=config.NUM_CLASSES)
+        split: np.bincount(scores.as_labels(labels, f"{split}_labels"), minlength=config.NUM_CLASSES)
         for split, labels in (("train", train_labels), ("test", test_labels))
     }
     found = {}
