@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html
+import io
 import re
 import shutil
 import subprocess
@@ -369,6 +370,25 @@ def _details_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(label, key, value) for label, key, value in rows if value]
 
 
+def _compute_html(metrics: dict[str, Any]) -> str:
+    """The accuracy-against-compute figure of the run's `compute` record as inline SVG, with its description."""
+    record = metrics.get("compute")
+    if not record:
+        return ""
+    from fashion_lib.analysis import compute
+
+    fig = compute.figure_of_record(record)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :].replace("<svg", f'<svg role="img" aria-label="{html.escape(fig.description)}"', 1)
+    return (
+        '<section aria-labelledby="compute-heading">\n<h2 id="compute-heading">What the accuracy cost</h2>\n'
+        f'<figure class="compute">{svg}<figcaption>{html.escape(fig.description)} Points: each final model\'s '
+        "training (one seed); the search is counted apart (04_compare).</figcaption></figure>\n</section>"
+    )
+
+
 def _table(identifier: str, caption: str, rows: list[tuple[str, str, str]]) -> str:
     cells = "\n".join(
         f'<tr><th scope="row">{html.escape(label)}</th><td data-metric="{key}">{html.escape(value)}</td></tr>'
@@ -411,6 +431,8 @@ td {{ font-variant-numeric: tabular-nums; }}
 .note {{ color: #8a4b00; }}
 .versions {{ color: #555; font-size: 0.9rem; }}
 #replication-table {{ font-size: 0.85rem; }}
+.compute svg {{ max-width: 100%; height: auto; }}
+.compute figcaption {{ color: #444; font-size: 0.9rem; }}
 @media (max-width: 50rem) {{ .front {{ grid-template-columns: 1fr; }} }}
 </style>
 </head>
@@ -432,6 +454,7 @@ td {{ font-variant-numeric: tabular-nums; }}
 </nav>
 </div>
 {_table("results", "Test accuracy of each model and ensemble (95% bootstrap interval)", _results_rows(metrics))}
+{_compute_html(metrics)}
 {replication.section_html(metrics)}
 <h2 id="run">This run</h2>
 <p>Regenerate it with <code>python -m fashion_lib report --profile {html.escape(str(metrics["profile"]))}</code>.</p>

@@ -4,6 +4,7 @@ write `from fashion_lib.analysis import figures` and `figures.plot_history(...)`
 
 from fashion_lib.analysis.figures.architecture import plot_architecture
 from fashion_lib.analysis.figures.base import ReportFigure, finish_figure
+from fashion_lib.analysis.figures.compute import plot_accuracy_against_compute
 from fashion_lib.analysis.figures.data import plot_class_frequencies, plot_image_grid
 from fashion_lib.analysis.figures.evaluation import plot_confusion_matrix, plot_gallery, plot_model_comparison
 from fashion_lib.analysis.figures.explanations import plot_embedding, plot_gradcam
@@ -19,6 +20,7 @@ from fashion_lib.analysis.figures.training import plot_history
 __all__ = [
     "ReportFigure",
     "finish_figure",
+    "plot_accuracy_against_compute",
     "plot_accuracy_intervals",
     "plot_architecture",
     "plot_class_frequencies",
