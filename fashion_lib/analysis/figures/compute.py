@@ -15,9 +15,6 @@ def plot_accuracy_against_compute(
     points: Sequence[Mapping[str, Any]], references: Sequence[Mapping[str, Any]], *, title: str | None = None
 ) -> ReportFigure:
     """Test accuracy against training FLOPs (log scale), one marker per model and run, references as lines."""
-
-    from fashion_lib.analysis.plots import MODEL_PALETTE, ReportFigure, finish_figure
-
     if not points:
         raise ValueError("No model to draw: give at least one point with training_flops and test_accuracy.")
     fig = ReportFigure(figsize=(9.5, 5.2), layout="constrained")
