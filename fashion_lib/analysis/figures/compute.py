@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib import colormaps
 
-from fashion_lib.analysis.figures.base import ReportFigure
+from fashion_lib.analysis.figures.base import MODEL_PALETTE, ReportFigure, finish_figure
 
 
 def plot_accuracy_against_compute(
