@@ -183,7 +183,8 @@ SCHEDULE_WORDS = {
 
 
 def describe(used: dict) -> str:
-    """One sentence on a final training's recipe, as `training.train_and_record` records it under `recipe`."""
+    """One sentence on a final training's recipe, as `fashion_lib.training.final.train_and_record` records it
+    under `recipe`."""
     sentence = (
         f"Recipe of the final training: {SCHEDULE_WORDS[used['schedule']]}; augmentation: {used['augmentation']}."
     )
