@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import IO
 
 from fashion_lib import progress, terminal
-from fashion_lib.cli import termination_as_interrupt
 from fashion_lib.search.distributed import (
     CHIEF_FINISHED,
     CHIEF_ID,
@@ -209,7 +208,7 @@ def run_local_search(
     )
     entries = [chief]
     # SIGTERM and SIGHUP stop the search as Ctrl-C does, so that the clean-up below runs.
-    with termination_as_interrupt():
+    with terminal.termination_as_interrupt():
         try:
             _start(chief, env)
             port = _wait_ready(chief, ready_file, startup_timeout_s)
