@@ -113,10 +113,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     """Run a search over a chief and workers on this machine, or one process of a search over machines."""
+    from fashion_lib.report.profiles import search_settings
     from fashion_lib.search.supervisor import tune
 
     return tune(
-        model=args.model,
+        search_settings(args.model, args.profile, args.set),
         profile=args.profile,
         overrides=args.set,
         directory=args.directory,

@@ -18,7 +18,7 @@ import pytest
 
 from fashion_lib import config
 from fashion_lib.cli import main
-from fashion_lib.report import cache, history, locks, pipeline, rendering
+from fashion_lib.report import cache, history, locks, pipeline, profiles, rendering
 
 RECORD = "from pathlib import Path\nfrom fashion_lib.results import record_results\n"
 BODIES = {
@@ -119,7 +119,7 @@ def test_force_and_from_execute_notebooks_that_could_be_reused(project):
         "03_cnn": "ran",
         "04_compare": "ran",
     }
-    with pytest.raises(pipeline.ProfileError, match="Unknown notebook '05'"):
+    with pytest.raises(profiles.ProfileError, match="Unknown notebook '05'"):
         report(from_notebook="05")
 
 

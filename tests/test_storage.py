@@ -16,7 +16,7 @@ import pytest
 from fashion_lib import config, storage
 from fashion_lib.cli import main
 from fashion_lib.report import pipeline
-from fashion_lib.report.pipeline import NOTEBOOKS
+from fashion_lib.report.profiles import NOTEBOOKS
 
 
 @contextlib.contextmanager

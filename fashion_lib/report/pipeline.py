@@ -17,30 +17,29 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fashion_lib import config, progress, storage, terminal
 from fashion_lib.machine import machine_identity
 from fashion_lib.report import cache, history
 from fashion_lib.report.locks import profile_lock
-from fashion_lib.report.parameters import check_profile, declarations
+from fashion_lib.report.profiles import (
+    NOTEBOOKS,
+    RESERVED,
+    ProfileError,
+    apply_overrides,
+    changed_parameters,
+    declared_parameters,
+    load_profile,
+    notebook_index,
+    notebook_parameters,
+)
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 
-# The notebooks in the order they run, each under the profile section that parameterises it.
-NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
-    ("explore", "01_explore", "Data exploration"),
-    ("mlp", "02_mlp", "The MLP"),
-    ("cnn", "03_cnn", "The CNN"),
-    ("compare", "04_compare", "Comparison and ensembles"),
-)
 # What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
 PAGE_TEMPLATE_BYTES = 300_000
 # The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
 # (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
 FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
-# Parameters the pipeline sets itself; a profile cannot.
-RESERVED = {"profile", "run_dir"}
 VERSIONED_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
@@ -54,10 +53,6 @@ VERSIONED_PACKAGES = (
     "papermill",
     "nbconvert",
 )
-
-
-class ProfileError(ValueError):
-    """A profile name, profile file or parameter override is not valid."""
 
 
 class NotebookFailed(RuntimeError):
@@ -76,77 +71,6 @@ class ReportResult:
     run_id: str = ""
     # Per notebook: its cache key and whether it "ran", was "resumed", "reused" or "kept" from an interrupted run.
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def available_profiles() -> list[str]:
-    """Names of the profiles in the repository's profiles/ folder."""
-    return sorted(path.stem for path in config.PROFILES_DIR.glob("*.yaml"))
-
-
-def load_profile(name: str) -> dict[str, Any]:
-    """Read profiles/<name>.yaml into {"description": str, section: {parameter: value}}."""
-    path = config.PROFILES_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ProfileError(f"Unknown profile '{name}'. Available profiles: {', '.join(available_profiles())}.")
-    try:
-        profile = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{path} is not valid YAML: {error}") from None
-    sections = {"description", "parameters", *(section for section, _, _ in NOTEBOOKS)}
-    unknown = set(profile) - sections
-    if unknown:
-        raise ProfileError(f"{path}: unknown sections {sorted(unknown)}; allowed: {sorted(sections)}.")
-    return profile
-
-
-def apply_overrides(profile: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `key=value` overrides: `seed=3` for every notebook, `cnn.max_trials=5` for one."""
-    profile = {key: dict(value) if isinstance(value, dict) else value for key, value in profile.items()}
-    sections = {section for section, _, _ in NOTEBOOKS}
-    for override in overrides:
-        key, separator, raw = override.partition("=")
-        if not separator or not key:
-            raise ProfileError(f"Override '{override}' is not of the form key=value (e.g. cnn.max_trials=5).")
-        section, _, name = key.rpartition(".")
-        section = section or "parameters"
-        if section != "parameters" and section not in sections:
-            raise ProfileError(f"Override '{override}': unknown notebook '{section}'; use one of {sorted(sections)}.")
-        profile.setdefault(section, {})[name] = yaml.safe_load(raw)
-    return profile
-
-
-def declared_parameters(notebook: str) -> dict[str, str]:
-    """The parameters a notebook's `parameters` cell declares, with their type names."""
-    return {name: declared.type_name for name, declared in declarations(notebook).items()}
-
-
-def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Each notebook's papermill parameters, checked against what the notebook declares.
-
-    Raises:
-        ProfileError: a parameter no notebook declares, or a reserved one.
-        ParameterError: a value the notebook cannot run with (fashion_lib.report.parameters says why).
-    """
-    common = profile.get("parameters", {}) or {}
-    reserved = RESERVED & (set(common) | {k for s, _, _ in NOTEBOOKS for k in (profile.get(s) or {})})
-    if reserved:
-        raise ProfileError(f"{sorted(reserved)} are set by the report command itself; remove them from the profile.")
-    declared = {notebook: declared_parameters(notebook) for _, notebook, _ in NOTEBOOKS}
-    unknown_common = set(common) - set().union(*(set(d) for d in declared.values()))
-    if unknown_common:
-        raise ProfileError(f"Unknown parameters {sorted(unknown_common)}: no notebook declares them.")
-    result = {}
-    for section, notebook, _ in NOTEBOOKS:
-        own = profile.get(section) or {}
-        unknown = set(own) - set(declared[notebook])
-        if unknown:
-            raise ProfileError(
-                f"Unknown parameters {sorted(unknown)} for {notebook}; it declares {sorted(declared[notebook])}."
-            )
-        values = {k: v for k, v in common.items() if k in declared[notebook]} | own
-        result[notebook] = values | {"profile": profile_name, "run_dir": str(run_dir)}
-    check_profile(profile, [(section, notebook) for section, notebook, _ in NOTEBOOKS])
-    return result
 
 
 def _kernel_name() -> str:
@@ -198,35 +122,6 @@ def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) ->
             f"{notebook}.ipynb failed in cell {error.exec_count} with {error.ename}: {error.evalue}. "
             f"Its executed copy, error included, is kept at {output}; earlier results are untouched."
         ) from None
-
-
-def notebook_index(name: str) -> int:
-    """The position (0-3) of a notebook given as `02_mlp`, `02` or `mlp`.
-
-    Raises:
-        ProfileError: no notebook has that name.
-    """
-    for index, (section, notebook, _) in enumerate(NOTEBOOKS):
-        if name in (notebook, notebook.split("_")[0], section, f"{notebook}.ipynb"):
-            return index
-    raise ProfileError(f"Unknown notebook '{name}'; use one of {[notebook for _, notebook, _ in NOTEBOOKS]}.")
-
-
-def changed_parameters(profile_name: str, overrides: list[str]) -> dict[str, Any]:
-    """The overrides whose value differs from the profile's own (`{"compare.tsne_samples": 300}`)."""
-    profile = load_profile(profile_name)
-    common = profile.get("parameters") or {}
-    changed: dict[str, Any] = {}
-    for override in overrides:
-        key, _, raw = override.partition("=")
-        section, _, name = key.rpartition(".")
-        own = (profile.get(section) or {}) if section else {}
-        value = yaml.safe_load(raw)
-        if name in own and own[name] == value or name not in own and name in common and common[name] == value:
-            changed.pop(key, None)
-        else:
-            changed[key] = value
-    return changed
 
 
 def _quoted_runs(values: dict[str, Any], profile_name: str) -> dict[str, str]:
