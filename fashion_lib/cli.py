@@ -35,7 +35,8 @@ def _data(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Run the four notebooks of a profile and render the report."""
-    from fashion_lib.report.pipeline import NotebookFailed, run_report
+    from fashion_lib.report.execution import NotebookFailed
+    from fashion_lib.report.pipeline import run_report
 
     try:
         with terminal.termination_as_interrupt():

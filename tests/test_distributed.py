@@ -166,7 +166,7 @@ def test_a_chief_asked_to_finish_fails_the_trials_of_vanished_workers(tmp_path: 
 @pytest.mark.slow
 def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_path: Path) -> None:
     """Two workers, one killed mid-trial: it restarts, the trial reruns, every trial completes exactly once."""
-    from fashion_lib.report import pipeline
+    from fashion_lib.report import execution
     from fashion_lib.results import read_results
     from fashion_lib.search import trials as search_results
     from fashion_lib.search import tuning
@@ -249,7 +249,7 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
 
     # The MLP notebook reuses the search instead of running one, and trains its best configuration.
     run_dir = tmp_path / "run"
-    pipeline.execute_notebook(
+    execution.execute_notebook(
         "02_mlp",
         tmp_path / "02_mlp.ipynb",
         {

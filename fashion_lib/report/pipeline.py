@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import platform
-import resource
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fashion_lib import config, progress, storage, terminal
+from fashion_lib import config, storage
 from fashion_lib.machine import machine_identity
 from fashion_lib.report import cache, history
+from fashion_lib.report.execution import peak_memory_mib, run_notebook
 from fashion_lib.report.locks import profile_lock
 from fashion_lib.report.profiles import (
     NOTEBOOKS,
@@ -32,14 +26,12 @@ from fashion_lib.report.profiles import (
     notebook_index,
     notebook_parameters,
 )
+from fashion_lib.report.staging import Staging, check_space, intact_page, publish, verify_record
 from fashion_lib.results import METRICS_FILE, read_results
 from fashion_lib.storage import atomic_write_json, atomic_write_text
 
 # What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
 PAGE_TEMPLATE_BYTES = 300_000
-# The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
-# (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
-FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
 VERSIONED_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
@@ -53,10 +45,6 @@ VERSIONED_PACKAGES = (
     "papermill",
     "nbconvert",
 )
-
-
-class NotebookFailed(RuntimeError):
-    """A notebook raised an error while the report was running."""
 
 
 @dataclass
@@ -73,13 +61,6 @@ class ReportResult:
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _kernel_name() -> str:
-    """The project's kernel when registered (`make setup`), else the current interpreter's."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return config.KERNEL_NAME if config.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in VERSIONED_PACKAGES:
@@ -88,40 +69,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) -> None:
-    """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell.
-
-    The library's progress lines (search trials, training epochs) come to this terminal as the kernel
-    sends them, in place of papermill's bar of executed cells; of the kernel's stderr, every line but the
-    start-up notices of TensorFlow and Jupyter (all of it with FASHION_VERBOSE=1, `report --verbose`).
-    """
-    import papermill
-
-    # TensorFlow's C++ info and warning logs stay out of the notebooks; the few notices it prints before its
-    # logging starts ignore this setting: the terminal and the rendered pages leave them out.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        with progress.relay(), contextlib.ExitStack() as stack:
-            kernel_options = {}
-            if not terminal.verbose():
-                stderr = stack.enter_context(terminal.filtered_stderr())
-                kernel_options["kernel_manager_class"] = terminal.kernel_manager_writing_stderr_to(stderr)
-            papermill.execute_notebook(
-                str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-                str(output),
-                parameters=parameters,
-                kernel_name=_kernel_name(),
-                progress_bar=False,
-                cwd=str(config.NOTEBOOKS_DIR),
-                **kernel_options,
-            )
-    except papermill.PapermillExecutionError as error:
-        raise NotebookFailed(
-            f"{notebook}.ipynb failed in cell {error.exec_count} with {error.ename}: {error.evalue}. "
-            f"Its executed copy, error included, is kept at {output}; earlier results are untouched."
-        ) from None
 
 
 def _quoted_runs(values: dict[str, Any], profile_name: str) -> dict[str, str]:
@@ -139,139 +86,6 @@ def _now() -> str:
 def _shown(moment: str) -> str:
     """A recorded time as the progress lines show it."""
     return moment.replace("T", " ")
-
-
-def _peak_memory_mib() -> float:
-    """The largest resident set of any finished child process of this command: the notebook kernels."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
-@dataclass
-class _Staging:
-    """The staging folders of a profile's run and the state that says which notebooks they hold, finished."""
-
-    run_dir: Path
-    report_dir: Path
-    state: dict[str, Any]
-    # Files an interrupted notebook left (e.g. its finished search trials), kept only to resume that notebook.
-    partial_files: list[str]
-
-    @classmethod
-    def open(cls, run_dir: Path, report_dir: Path, *, fresh: bool, show_code: bool) -> _Staging:
-        """The staging of an interrupted run (unless `fresh`), or new empty folders."""
-        state = cache.read_state(run_dir)
-        if fresh or not report_dir.is_dir() or not (state["notebooks"] or state.get("running")):
-            for stage in (run_dir, report_dir):
-                shutil.rmtree(stage, ignore_errors=True)
-            state = {"notebooks": {}}
-        (report_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        owned = {name for record in state["notebooks"].values() for name in record["files"]}
-        partial = sorted(set(cache.snapshot(run_dir)) - owned)
-        staging = cls(run_dir, report_dir, state | {"show_code": show_code}, partial)
-        # Pages are rendered at the end of a run, from the notebooks; an interrupted run's pages may be stale.
-        staging.remove_pages()
-        return staging
-
-    def save(self) -> None:
-        """Write the state, so that an interruption from here on finds it."""
-        cache.write_state(self.run_dir, self.state)
-
-    def discard(self, notebook: str) -> None:
-        """Remove what an earlier, different execution of `notebook` left in the staging."""
-        record = self.state["notebooks"].pop(notebook, None)
-        if record is not None:
-            cache.remove_files(self.run_dir, record["files"])
-            self.save()
-        (self.report_dir / "notebooks" / f"{notebook}.ipynb").unlink(missing_ok=True)
-
-    def discard_partial(self) -> None:
-        """Remove the files an interrupted notebook left, when that notebook is not being resumed."""
-        cache.remove_files(self.run_dir, self.partial_files)
-        self.partial_files = []
-        self.state.pop("running", None)
-        self.save()
-
-    def remove_pages(self) -> None:
-        """Delete the rendered pages, the PDF and the report's metrics.json, which only a finished run renders."""
-        for page in [*self.report_dir.glob("*.html"), self.report_dir / "report.pdf", self.report_dir / METRICS_FILE]:
-            page.unlink(missing_ok=True)
-        (self.report_dir / "notebooks" / "report.html").unlink(missing_ok=True)
-
-    def compose_metrics(self) -> dict[str, Any]:
-        """Write the staging's metrics.json from what its finished notebooks recorded, in order; returns it."""
-        metrics: dict[str, Any] = {}
-        for _, notebook, _ in NOTEBOOKS:
-            if notebook in self.state["notebooks"]:
-                cache.merge_metrics(metrics, self.state["notebooks"][notebook]["metrics"])
-        atomic_write_json(self.run_dir / METRICS_FILE, metrics)
-        return metrics
-
-
-def _verify(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> str | None:
-    """Why a finished notebook's record cannot be reused with `key`: "" for another key, else what failed the check.
-
-    Returns None when the record carries `key` and every output it lists (files, executed copy, metrics) still has
-    the content digest recorded when the notebook finished.
-    """
-    if record is None or record.get("key") != key:
-        return ""
-    return cache.damaged_output(record, run_dir, report_dir / "notebooks" / f"{notebook}.ipynb")
-
-
-def _intact_page(published: dict[str, Any], report_dir: Path, name: str) -> bool:
-    """Whether a page of the published run (an HTML page, the PDF) is there as that run wrote it."""
-    digest = cache.file_digest(report_dir / name)
-    return digest is not None and digest == (published.get("published") or {}).get("pages", {}).get(name)
-
-
-def _remove_invalid_notebook(path: Path) -> None:
-    """Delete an executed notebook that a failed write (a full disk) left cut off, so that no invalid JSON stays."""
-    try:
-        json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError):
-        path.unlink(missing_ok=True)
-
-
-def _end_child_sessions() -> None:
-    """Kill the process groups that this process's children lead in sessions of their own: the notebook kernels."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # After the command name (which may hold spaces): state, parent id, process group, session.
-            _, parent, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-        except (OSError, ValueError):
-            continue
-        pid = int(stat.parent.name)
-        if int(parent) == os.getpid() and int(session) == pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _kernels_end_at_once() -> Iterator[None]:
-    """Inside: Ctrl-C (and SIGTERM, SIGHUP) ends the notebook kernel at once, then stops the run as Ctrl-C does.
-
-    Left to papermill, the kernel would be asked to shut down while its cell still runs, and it prints a ZMQError
-    traceback when the cell's reply finds its sockets closed; the interrupted run resumes from the files on disk,
-    so nothing is lost by ending the kernel outright.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        _end_child_sessions()
-        raise KeyboardInterrupt
-
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, stop) for signum in signals}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def run_report(
@@ -321,8 +135,8 @@ def run_report(
             print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
         started_at, started = time.time(), time.perf_counter()
         run_id = history.new_run_id(profile_name, name, started=started_at)
-        _check_space(profile_name, run_stage, report_stage, fresh=fresh)
-        staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
+        check_space(profile_name, run_stage, report_stage, fresh=fresh)
+        staging = Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
         published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
         _say_what_forcing_discards(staging, first_forced, force=force)
         environment = {"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()}
@@ -344,7 +158,7 @@ def run_report(
             line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
             kept, damage = settled.get(notebook), ""
             if index < first_forced:
-                damage = _verify(kept, key, run_stage, report_stage, notebook)
+                damage = verify_record(kept, key, run_stage, report_stage, notebook)
                 if damage is None:
                     print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
                     statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
@@ -352,7 +166,7 @@ def run_report(
                     continue
             repair = False
             if index < first_forced:
-                published_damage = _verify(previous, key, run_dir, report_dir, notebook)
+                published_damage = verify_record(previous, key, run_dir, report_dir, notebook)
                 if published_damage is None:
                     staging.discard(notebook)
                     if interrupted.get("notebook") == notebook:
@@ -363,7 +177,7 @@ def run_report(
                     cache.copy_files(run_dir, run_stage, previous["files"])
                     shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
                     page = f"{notebook}.html"
-                    if published.get("show_code") == show_code and _intact_page(published, report_dir, page):
+                    if published.get("show_code") == show_code and intact_page(published, report_dir, page):
                         shutil.copy2(report_dir / page, report_stage)
                     print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
                     statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
@@ -393,15 +207,7 @@ def run_report(
                 values = values | {"overwrite_search": False}
             output = report_stage / "notebooks" / f"{notebook}.ipynb"
             began = time.perf_counter()
-            try:
-                with _kernels_end_at_once():
-                    execute_notebook(notebook, output, values)
-            except BaseException as error:
-                _remove_invalid_notebook(output)
-                if isinstance(error, OSError) and error.filename is None and error.errno in storage.NO_SPACE:
-                    # This process writes only the executed copy (the kernel writes the rest): name it.
-                    error.filename = str(output)
-                raise
+            run_notebook(notebook, output, values)
             timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
             files = cache.written_files(before, cache.snapshot(run_stage))
             written = cache.metrics_written(metrics_before, read_results(run_stage))
@@ -413,7 +219,7 @@ def run_report(
                 "files": files,
                 "metrics": written,
                 **cache.output_digests(run_stage, files, output, written),
-                "peak_memory_mib": _peak_memory_mib(),
+                "peak_memory_mib": peak_memory_mib(),
             }
             staging.partial_files = []
             staging.state.pop("running", None)
@@ -460,7 +266,7 @@ def run_report(
                     # Reused notebooks' kernels ran in an earlier run: their peak, measured there, counts too.
                     "peak_memory_mib": max(
                         [
-                            _peak_memory_mib(),
+                            peak_memory_mib(),
                             *(r.get("peak_memory_mib", 0.0) for r in staging.state["notebooks"].values()),
                         ]
                     ),
@@ -490,7 +296,7 @@ def run_report(
             # Pages are rendered again by the next run: what a full disk cut short goes, the notebooks stay.
             staging.remove_pages()
             raise
-        _publish(profile_name, run_stage, report_stage, keep=keep, replace_latest=repeats)
+        publish(profile_name, run_stage, report_stage, keep=keep, replace_latest=repeats)
     return ReportResult(report_dir, run_dir, metrics, pdf_note, timings, run_id=run_id, statuses=statuses)
 
 
@@ -518,7 +324,7 @@ def _published_metrics(published: dict[str, Any]) -> dict[str, Any] | None:
     return metrics if isinstance(metrics, dict) and (metrics.get("run") or {}).get("id") else None
 
 
-def _render_pages(staging: _Staging, *, show_code: bool) -> dict[str, str]:
+def _render_pages(staging: Staging, *, show_code: bool) -> dict[str, str]:
     """Render the notebook pages the staging lacks (after checking the room they need); returns title -> page."""
     from fashion_lib.report.rendering import write_notebook_html
 
@@ -539,7 +345,7 @@ def _render_pages(staging: _Staging, *, show_code: bool) -> dict[str, str]:
 
 
 def _pdf(
-    staging: _Staging,
+    staging: Staging,
     published: dict[str, Any],
     report_dir: Path,
     metrics: dict[str, Any],
@@ -548,35 +354,14 @@ def _pdf(
     reuse: bool,
 ) -> tuple[str | None, str]:
     """The published PDF when `reuse` and it is intact, else a new one printed; returns its name and a note."""
-    if reuse and published.get("show_code") == show_code and _intact_page(published, report_dir, "report.pdf"):
+    if reuse and published.get("show_code") == show_code and intact_page(published, report_dir, "report.pdf"):
         shutil.copy2(report_dir / "report.pdf", staging.report_dir)
         return "report.pdf", ""
     executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
     return _write_pdf(executed, staging.report_dir, metrics, show_code=show_code)
 
 
-def _check_space(profile_name: str, run_stage: Path, report_stage: Path, *, fresh: bool) -> None:
-    """Refuse to start a run whose outputs would not fit: a run needs about the room the profile's last run takes.
-
-    A profile's first run is asked for FIRST_RUN_BYTES. What the staging already holds (an interrupted run's
-    finished notebooks, unless `fresh`) counts as written.
-    """
-    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
-    what = f"a run of profile '{profile_name}' (as large as its last run)"
-    if not report_dir.is_dir():
-        report_history, runs_history = history.history_dirs(profile_name)
-        latest = history.latest_history_id(profile_name)
-        run_dir, report_dir = (runs_history / latest, report_history / latest) if latest else (None, None)
-    if run_dir is None or report_dir is None:
-        sizes = {run_stage: FIRST_RUN_BYTES["runs"], report_stage: FIRST_RUN_BYTES["report"]}
-        what = f"a first run of profile '{profile_name}' (at least what a quick run writes)"
-    else:
-        sizes = {run_stage: storage.folder_size(run_dir), report_stage: storage.folder_size(report_dir)}
-    needs = {stage: max(size - (0 if fresh else storage.folder_size(stage)), 0) for stage, size in sizes.items()}
-    storage.check_free_space(needs, what=what)
-
-
-def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: bool) -> None:
+def _say_what_forcing_discards(staging: Staging, first_forced: int, *, force: bool) -> None:
     """Name what --force or --from discards of an interrupted run that a plain rerun would keep."""
     forced = [notebook for _, notebook, _ in NOTEBOOKS[first_forced:]]
     finished = [notebook for notebook in forced if notebook in staging.state["notebooks"]]
@@ -587,29 +372,6 @@ def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: b
     if parts:
         option = "--force" if force else "--from"
         print(f"{option} discards what the interrupted run would have kept: {' and '.join(parts)}.", flush=True)
-
-
-def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: int, replace_latest: bool) -> None:
-    """Move the finished staging into the profile's latest place; the latest run goes to the history or, if the
-    staging repeats it (`replace_latest`), away."""
-    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
-    if replace_latest:
-        replaced = [(latest, latest.with_name(f".{profile_name}.replaced")) for latest in (run_dir, report_dir)]
-        for latest, aside in replaced:
-            shutil.rmtree(aside, ignore_errors=True)
-            if latest.is_dir():
-                os.replace(latest, aside)
-    else:
-        archived, damaged = history.archive_latest(profile_name)
-        for notebook, reason in damaged.items():
-            print(f"Run {archived} moves to the history without the outputs of {notebook}: {reason}.", flush=True)
-    os.replace(run_stage, run_dir)
-    os.replace(report_stage, report_dir)
-    if replace_latest:
-        for _, aside in replaced:
-            shutil.rmtree(aside, ignore_errors=True)
-    history.prune(profile_name, keep)
-    history.write_runs_page()
 
 
 def _write_pdf(
