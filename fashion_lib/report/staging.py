@@ -1,14 +1,16 @@
 """A report run's staging: the folders it writes before it publishes, the checks of what it reuses, the room it needs.
 
 A run writes into runs/.<profile>.partial and report/.<profile>.partial, whose state file says which notebooks
-they hold, finished; `publish` moves them into the profile's latest place once every notebook succeeded.
+they hold, finished; `publish` moves them into the profile's latest place once every notebook succeeded. A `Run`
+is a run under way: what it runs with, its staging, and the state of the latest run it may reuse.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,17 @@ from fashion_lib.storage import atomic_write_json
 # The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
 # (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
 FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
+
+
+def now() -> str:
+    """The time as the state file records it: when a notebook started, when it finished."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def stage_dirs(profile_name: str) -> tuple[Path, Path]:
+    """A profile's staging folders, beside its latest ones: runs/.<profile>.partial and report/.<profile>.partial."""
+    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
+    return run_dir.with_name(f".{profile_name}.partial"), report_dir.with_name(f".{profile_name}.partial")
 
 
 @dataclass
@@ -83,6 +96,39 @@ class Staging:
                 cache.merge_metrics(metrics, self.state["notebooks"][notebook]["metrics"])
         atomic_write_json(self.run_dir / METRICS_FILE, metrics)
         return metrics
+
+
+@dataclass
+class Run:
+    """A report run under way: what it runs with, the staging it writes, the latest run it may reuse, what it did."""
+
+    profile_name: str
+    profile: dict[str, Any]
+    overrides: list[str]
+    parameters: dict[str, dict[str, Any]]
+    name: str | None
+    show_code: bool
+    run_id: str
+    # When it started: the time the metrics state, and the counter that total_s is measured from.
+    started_at: float
+    started: float
+    staging: Staging
+    # The latest run's state file (its notebooks' records, what it published); {"notebooks": {}} without one.
+    published: dict[str, Any]
+    # The code, package versions and data that every notebook's cache key includes.
+    environment: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        """The profile's latest runs/ folder, which the staging replaces when published."""
+        return config.run_dir(self.profile_name)
+
+    @property
+    def report_dir(self) -> Path:
+        """The profile's latest report/ folder."""
+        return config.report_dir(self.profile_name)
 
 
 def verify_record(
