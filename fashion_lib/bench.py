@@ -252,7 +252,7 @@ def race_settings(model_name: str, profile: str = RACE_PROFILE) -> dict[str, dic
     fashion_lib.training.recipe). "recipe": the profile's `final_schedule` and `augment_*` values. Both at the
     profile's batch size for up to its `final_epochs`.
     """
-    from fashion_lib.report.pipeline import load_profile
+    from fashion_lib.report.profiles import load_profile
 
     section = load_profile(profile).get(model_name, {})
     common = {"batch_size": int(section.get("batch_size", 128)), "epochs": int(section.get("final_epochs", 30))}

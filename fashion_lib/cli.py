@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,31 +33,13 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def termination_as_interrupt() -> Iterator[None]:
-    """Inside: SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does, so that the command's clean-up runs.
-
-    On SIGTERM's default a process would die at once and leave behind what it started: papermill's kernel,
-    or the chief and workers of a local search, still computing.
-    """
-    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def _report(args: argparse.Namespace) -> int:
     """Run the four notebooks of a profile and render the report."""
-    from fashion_lib.report.pipeline import NotebookFailed, run_report
+    from fashion_lib.report.execution import NotebookFailed
+    from fashion_lib.report.pipeline import run_report
 
     try:
-        with termination_as_interrupt():
+        with terminal.termination_as_interrupt():
             result = run_report(
                 args.profile,
                 args.set,
@@ -134,10 +114,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     """Run a search over a chief and workers on this machine, or one process of a search over machines."""
+    from fashion_lib.report.profiles import search_settings
     from fashion_lib.search.supervisor import tune
 
     return tune(
-        model=args.model,
+        search_settings(args.model, args.profile, args.set),
         profile=args.profile,
         overrides=args.set,
         directory=args.directory,

@@ -6,6 +6,7 @@ it talks over TCP on loopback. Neither tells a user anything, so the report's no
 stderr to a file, and a relay copies every other line (real warnings and errors) to the terminal as it comes.
 
 `--verbose` on `report` and `tune`, or FASHION_VERBOSE=1, shows everything as the processes print it.
+Inside `termination_as_interrupt`, SIGTERM and SIGHUP stop a command as Ctrl-C does, so that what it started stops too.
 This module imports neither TensorFlow nor Jupyter at import time: the command that uses it stays light.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -73,6 +75,25 @@ def filtered_stderr(out: IO[str] | None = None) -> Iterator[IO[Any]]:
         relay.stopped.set()
         relay.join()
         path.unlink(missing_ok=True)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """Inside: SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does, so that the command's clean-up runs.
+
+    On SIGTERM's default a process would die at once and leave behind what it started: papermill's kernel,
+    or the chief and workers of a local search, still computing.
+    """
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def import_tensorflow_quietly() -> None:

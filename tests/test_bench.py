@@ -84,7 +84,7 @@ def test_only_the_project_path_loops_steps_inside_the_graph():
 
 
 def test_race_settings_pit_todays_final_training_against_the_profiles_recipe():
-    from fashion_lib.report.pipeline import load_profile
+    from fashion_lib.report.profiles import load_profile
 
     standard = load_profile("standard")
     for name in ("mlp", "cnn"):

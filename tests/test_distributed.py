@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from fashion_lib.cli import main
+from fashion_lib.report import profiles
 from fashion_lib.search import distributed
 
 # Seconds any one command of these tests may take before the test fails rather than hangs.
@@ -100,7 +101,7 @@ def test_keras_tuner_still_has_the_internals_the_chief_is_built_from() -> None:
 
 
 def test_search_settings_come_from_the_profile_the_overrides_and_the_notebook() -> None:
-    settings = distributed.search_settings("cnn", "quick", ["seed=7", "cnn.max_trials=5", "mlp.max_trials=9"])
+    settings = profiles.search_settings("cnn", "quick", ["seed=7", "cnn.max_trials=5", "mlp.max_trials=9"])
     # max_trials from the cnn override, seed from the common one, train_subset from the profile's cnn
     # section, and batch_size, which the profile leaves out, from 03_cnn's own default.
     assert settings == distributed.SearchSettings(
@@ -165,7 +166,7 @@ def test_a_chief_asked_to_finish_fails_the_trials_of_vanished_workers(tmp_path: 
 @pytest.mark.slow
 def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_path: Path) -> None:
     """Two workers, one killed mid-trial: it restarts, the trial reruns, every trial completes exactly once."""
-    from fashion_lib.report import pipeline
+    from fashion_lib.report import execution
     from fashion_lib.results import read_results
     from fashion_lib.search import trials as search_results
     from fashion_lib.search import tuning
@@ -248,7 +249,7 @@ def test_local_search_survives_a_killed_worker_and_the_notebook_reuses_it(tmp_pa
 
     # The MLP notebook reuses the search instead of running one, and trains its best configuration.
     run_dir = tmp_path / "run"
-    pipeline.execute_notebook(
+    execution.execute_notebook(
         "02_mlp",
         tmp_path / "02_mlp.ipynb",
         {

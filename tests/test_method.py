@@ -14,7 +14,7 @@ import pytest
 from fashion_lib import config
 from fashion_lib.models import builders, hypermodels
 from fashion_lib.models.search_space import declare_search_space
-from fashion_lib.report import method, pipeline
+from fashion_lib.report import method, profiles
 from fashion_lib.training import recipe
 
 PROFILES = ("quick", "standard", "replicate", "full")
@@ -26,7 +26,7 @@ def _parameters(profile: str, model_name: str) -> dict:
     notebook = NOTEBOOKS[model_name]
     inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"))
     defaults = {name: ast.literal_eval(info["default"]) for name, info in inspected.items()}
-    chosen = pipeline.notebook_parameters(pipeline.load_profile(profile), profile_name=profile, run_dir=Path("/tmp"))
+    chosen = profiles.notebook_parameters(profiles.load_profile(profile), profile_name=profile, run_dir=Path("/tmp"))
     return defaults | chosen[notebook]
 
 
@@ -187,7 +187,7 @@ def test_early_stopping_is_reported_as_it_happened_on_a_real_training(small_spli
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_the_comparison_prose_states_the_profile_s_values_and_no_parameter_names(profile: str) -> None:
-    chosen = pipeline.notebook_parameters(pipeline.load_profile(profile), profile_name=profile, run_dir=Path("/tmp"))
+    chosen = profiles.notebook_parameters(profiles.load_profile(profile), profile_name=profile, run_dir=Path("/tmp"))
     inspected = papermill.inspect_notebook(str(config.NOTEBOOKS_DIR / "04_compare.ipynb"))
     values = {name: ast.literal_eval(info["default"]) for name, info in inspected.items()} | chosen["04_compare"]
     texts = {

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from fashion_lib import config
-from fashion_lib.report import parameters, pipeline
+from fashion_lib.report import parameters, profiles
 from fashion_lib.report.parameters import CONSTRAINTS, ParameterError, check_notebook_parameters, notebook_defaults
 
-NOTEBOOKS = [notebook for _, notebook, _ in pipeline.NOTEBOOKS]
+NOTEBOOKS = [notebook for _, notebook, _ in profiles.NOTEBOOKS]
 
 # (override, what the refusal must say is allowed): each kind of constraint, in each notebook.
 BAD_VALUES = [
@@ -93,13 +93,13 @@ def refusal_line(override: str) -> str:
 
 
 def check_quick(overrides: list[str]) -> None:
-    profile = pipeline.apply_overrides(pipeline.load_profile("quick"), overrides)
-    pipeline.notebook_parameters(profile, profile_name="quick", run_dir=Path("/tmp/run"))
+    profile = profiles.apply_overrides(profiles.load_profile("quick"), overrides)
+    profiles.notebook_parameters(profile, profile_name="quick", run_dir=Path("/tmp/run"))
 
 
 def test_every_declared_parameter_has_a_constraint_of_its_declared_type():
     for notebook in NOTEBOOKS:
-        for name, type_name in pipeline.declared_parameters(notebook).items():
+        for name, type_name in profiles.declared_parameters(notebook).items():
             assert name in CONSTRAINTS, (
                 f"{notebook} declares {name!r}: add its constraint to fashion_lib.report.parameters"
             )

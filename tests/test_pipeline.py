@@ -8,12 +8,12 @@ import pytest
 
 from fashion_lib import config
 from fashion_lib.cli import main
-from fashion_lib.report import pipeline
+from fashion_lib.report import profiles
 
 
 def parameters_of(profile_name: str, overrides: list[str]) -> dict:
-    profile = pipeline.apply_overrides(pipeline.load_profile(profile_name), overrides)
-    return pipeline.notebook_parameters(profile, profile_name=profile_name, run_dir=Path("/tmp/run"))
+    profile = profiles.apply_overrides(profiles.load_profile(profile_name), overrides)
+    return profiles.notebook_parameters(profile, profile_name=profile_name, run_dir=Path("/tmp/run"))
 
 
 @pytest.mark.parametrize("name", ["quick", "standard", "full", "replicate"])
@@ -28,7 +28,7 @@ def test_overrides_reach_all_notebooks_or_one():
     parameters = parameters_of("quick", ["seed=7", "cnn.max_trials=5"])
     assert {p["seed"] for p in parameters.values()} == {7}
     assert parameters["03_cnn"]["max_trials"] == 5
-    assert parameters["02_mlp"]["max_trials"] == pipeline.load_profile("quick")["mlp"]["max_trials"]
+    assert parameters["02_mlp"]["max_trials"] == profiles.load_profile("quick")["mlp"]["max_trials"]
 
 
 @pytest.mark.parametrize(
@@ -41,13 +41,13 @@ def test_overrides_reach_all_notebooks_or_one():
     ],
 )
 def test_bad_overrides_are_rejected(overrides, message):
-    with pytest.raises(pipeline.ProfileError, match=message):
+    with pytest.raises(profiles.ProfileError, match=message):
         parameters_of("quick", overrides)
 
 
 def test_unknown_profile_lists_the_available_ones():
-    with pytest.raises(pipeline.ProfileError, match="Available profiles: full, quick, replicate, standard"):
-        pipeline.load_profile("huge")
+    with pytest.raises(profiles.ProfileError, match="Available profiles: full, quick, replicate, standard"):
+        profiles.load_profile("huge")
 
 
 def test_cli_rejects_a_bad_profile_before_anything_runs(capsys, monkeypatch, tmp_path):
@@ -81,9 +81,9 @@ def test_a_failing_notebook_stops_the_run_and_keeps_earlier_results(monkeypatch,
 
 def test_only_overrides_that_change_the_profile_count_as_changed():
     overrides = ["compare.tsne_samples=300", "seed=1", "cnn.max_trials=2", "mlp.seed=1", "cnn.seed=4"]
-    assert pipeline.changed_parameters("quick", overrides) == {"compare.tsne_samples": 300, "cnn.seed": 4}
+    assert profiles.changed_parameters("quick", overrides) == {"compare.tsne_samples": 300, "cnn.seed": 4}
 
 
 @pytest.mark.parametrize("name", ["03_cnn", "03", "cnn", "03_cnn.ipynb"])
 def test_a_notebook_is_named_by_its_file_number_or_section(name):
-    assert pipeline.notebook_index(name) == 2
+    assert profiles.notebook_index(name) == 2

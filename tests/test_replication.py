@@ -462,12 +462,12 @@ def test_band_period_and_misstatement_rows_recompute_their_verdicts() -> None:
 def test_the_replicate_profile_runs_the_seed_method_on_all_training_images() -> None:
     from pathlib import Path
 
-    from fashion_lib.report import pipeline
+    from fashion_lib.report import profiles
 
-    profile = pipeline.load_profile("replicate")
+    profile = profiles.load_profile("replicate")
     assert all(profile[name].get("final_schedule", "seed") == "seed" for name in ("mlp", "cnn"))
     assert not any(key.startswith("augment_") for name in ("mlp", "cnn") for key in profile[name])
-    parameters = pipeline.notebook_parameters(profile, profile_name="replicate", run_dir=Path("/tmp/run"))
+    parameters = profiles.notebook_parameters(profile, profile_name="replicate", run_dir=Path("/tmp/run"))
     for notebook in ("02_mlp", "03_cnn"):
         values = parameters[notebook]
         assert values["search_space"] == "seed" and values["train_subset"] == 0

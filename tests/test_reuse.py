@@ -18,7 +18,7 @@ import pytest
 
 from fashion_lib import config
 from fashion_lib.cli import main
-from fashion_lib.report import cache, history, locks, pipeline, rendering
+from fashion_lib.report import cache, execution, history, locks, pipeline, profiles, rendering
 
 RECORD = "from pathlib import Path\nfrom fashion_lib.results import record_results\n"
 BODIES = {
@@ -119,7 +119,7 @@ def test_force_and_from_execute_notebooks_that_could_be_reused(project):
         "03_cnn": "ran",
         "04_compare": "ran",
     }
-    with pytest.raises(pipeline.ProfileError, match="Unknown notebook '05'"):
+    with pytest.raises(profiles.ProfileError, match="Unknown notebook '05'"):
         report(from_notebook="05")
 
 
@@ -134,7 +134,7 @@ def test_a_rerun_notebook_leaves_nothing_of_its_earlier_outputs(project):
 
 def test_an_interrupted_run_resumes_its_search_and_keeps_finished_notebooks(project, capsys):
     (project / "interrupt_at").write_text("2")
-    with pytest.raises(pipeline.NotebookFailed, match="stopped in trial 2"):
+    with pytest.raises(execution.NotebookFailed, match="stopped in trial 2"):
         report("mlp.max_trials=4")
     trials = config.run_dir("quick").with_name(".quick.partial") / "tuner" / "mlp"
     finished = {path.name: path.read_text() for path in trials.iterdir()}
@@ -153,7 +153,7 @@ def test_an_interrupted_run_resumes_its_search_and_keeps_finished_notebooks(proj
 
 def test_fresh_discards_an_interrupted_run(project):
     (project / "interrupt_at").write_text("1")
-    with pytest.raises(pipeline.NotebookFailed):
+    with pytest.raises(execution.NotebookFailed):
         report()
     result = report(fresh=True)
     assert set(statuses(result).values()) == {"ran"}
@@ -263,7 +263,7 @@ def test_a_latest_run_without_its_metrics_keeps_its_id_and_numbers_in_the_histor
 
 def test_force_says_what_it_discards_of_an_interrupted_run_and_runs_lists_it(project, capsys):
     (project / "interrupt_at").write_text("2")
-    with pytest.raises(pipeline.NotebookFailed):
+    with pytest.raises(execution.NotebookFailed):
         report("mlp.max_trials=4")
     capsys.readouterr()
     assert main(["runs"]) == 0

@@ -15,8 +15,8 @@ import pytest
 
 from fashion_lib import config, storage
 from fashion_lib.cli import main
-from fashion_lib.report import pipeline
-from fashion_lib.report.pipeline import NOTEBOOKS
+from fashion_lib.report import staging
+from fashion_lib.report.profiles import NOTEBOOKS
 
 
 @contextlib.contextmanager
@@ -137,7 +137,7 @@ def test_a_full_report_disk_leaves_no_cut_off_notebook(tmp_path, monkeypatch, ca
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
     # A disk that fills up during the run: the first run's check before the notebooks is left out.
-    monkeypatch.setattr(pipeline, "FIRST_RUN_BYTES", {"report": 0, "runs": 0})
+    monkeypatch.setattr(staging, "FIRST_RUN_BYTES", {"report": 0, "runs": 0})
     with small_filesystem(tmp_path / "disk", size="2m") as disk:
         monkeypatch.setattr(config, "REPORT_DIR", disk / "report")
         assert main(["report", "--profile", "quick"]) == 1

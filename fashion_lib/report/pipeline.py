@@ -1,46 +1,47 @@
-"""The report run: a profile's parameters, the four notebooks through papermill, then HTML, PDF and metrics."""
+"""The report run: a profile's parameters, the four notebooks through papermill, then HTML, PDF and metrics.
+
+`run_report` takes its steps in order: it resolves the profile (fashion_lib.report.profiles), opens the run's
+staging (fashion_lib.report.staging), settles each notebook (kept from an interrupted run, reused from the latest
+run, or executed through fashion_lib.report.execution), writes the metrics, pages and PDF into the staging
+(fashion_lib.report.pages), and publishes it.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import platform
-import resource
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from fashion_lib import config, progress, storage, terminal
-from fashion_lib.machine import machine_identity
+from fashion_lib import config
 from fashion_lib.report import cache, history
+from fashion_lib.report.execution import peak_memory_mib, run_notebook
 from fashion_lib.report.locks import profile_lock
-from fashion_lib.report.parameters import check_profile, declarations
-from fashion_lib.results import METRICS_FILE, read_results
-from fashion_lib.storage import atomic_write_json, atomic_write_text
-
-# The notebooks in the order they run, each under the profile section that parameterises it.
-NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
-    ("explore", "01_explore", "Data exploration"),
-    ("mlp", "02_mlp", "The MLP"),
-    ("cnn", "03_cnn", "The CNN"),
-    ("compare", "04_compare", "Comparison and ensembles"),
+from fashion_lib.report.pages import write_report
+from fashion_lib.report.profiles import (
+    NOTEBOOKS,
+    ProfileError,
+    apply_overrides,
+    declared_parameters,
+    load_profile,
+    notebook_index,
+    notebook_parameters,
 )
-# What nbconvert's HTML template (its style sheets) adds to each page, measured: about 277 kB.
-PAGE_TEMPLATE_BYTES = 300_000
-# The room a profile's first run is asked for, having no last run to go by: about half of what a quick run
-# (with smaller subsets still) wrote on 2026-12-03, 9.5 MB of pages and 45 MB of models, trials and logs.
-FIRST_RUN_BYTES = {"report": 5_000_000, "runs": 10_000_000}
-# Parameters the pipeline sets itself; a profile cannot.
-RESERVED = {"profile", "run_dir"}
+from fashion_lib.report.staging import (
+    Run,
+    Staging,
+    check_space,
+    intact_page,
+    now,
+    publish,
+    stage_dirs,
+    verify_record,
+)
+from fashion_lib.results import METRICS_FILE, read_results
+
 VERSIONED_PACKAGES = (
     "tensorflow",
     "tensorflow-cpu",
@@ -56,14 +57,6 @@ VERSIONED_PACKAGES = (
 )
 
 
-class ProfileError(ValueError):
-    """A profile name, profile file or parameter override is not valid."""
-
-
-class NotebookFailed(RuntimeError):
-    """A notebook raised an error while the report was running."""
-
-
 @dataclass
 class ReportResult:
     """What a finished report run produced."""
@@ -76,307 +69,6 @@ class ReportResult:
     run_id: str = ""
     # Per notebook: its cache key and whether it "ran", was "resumed", "reused" or "kept" from an interrupted run.
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def available_profiles() -> list[str]:
-    """Names of the profiles in the repository's profiles/ folder."""
-    return sorted(path.stem for path in config.PROFILES_DIR.glob("*.yaml"))
-
-
-def load_profile(name: str) -> dict[str, Any]:
-    """Read profiles/<name>.yaml into {"description": str, section: {parameter: value}}."""
-    path = config.PROFILES_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ProfileError(f"Unknown profile '{name}'. Available profiles: {', '.join(available_profiles())}.")
-    try:
-        profile = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{path} is not valid YAML: {error}") from None
-    sections = {"description", "parameters", *(section for section, _, _ in NOTEBOOKS)}
-    unknown = set(profile) - sections
-    if unknown:
-        raise ProfileError(f"{path}: unknown sections {sorted(unknown)}; allowed: {sorted(sections)}.")
-    return profile
-
-
-def apply_overrides(profile: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `key=value` overrides: `seed=3` for every notebook, `cnn.max_trials=5` for one."""
-    profile = {key: dict(value) if isinstance(value, dict) else value for key, value in profile.items()}
-    sections = {section for section, _, _ in NOTEBOOKS}
-    for override in overrides:
-        key, separator, raw = override.partition("=")
-        if not separator or not key:
-            raise ProfileError(f"Override '{override}' is not of the form key=value (e.g. cnn.max_trials=5).")
-        section, _, name = key.rpartition(".")
-        section = section or "parameters"
-        if section != "parameters" and section not in sections:
-            raise ProfileError(f"Override '{override}': unknown notebook '{section}'; use one of {sorted(sections)}.")
-        profile.setdefault(section, {})[name] = yaml.safe_load(raw)
-    return profile
-
-
-def declared_parameters(notebook: str) -> dict[str, str]:
-    """The parameters a notebook's `parameters` cell declares, with their type names."""
-    return {name: declared.type_name for name, declared in declarations(notebook).items()}
-
-
-def notebook_parameters(profile: dict[str, Any], *, profile_name: str, run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Each notebook's papermill parameters, checked against what the notebook declares.
-
-    Raises:
-        ProfileError: a parameter no notebook declares, or a reserved one.
-        ParameterError: a value the notebook cannot run with (fashion_lib.report.parameters says why).
-    """
-    common = profile.get("parameters", {}) or {}
-    reserved = RESERVED & (set(common) | {k for s, _, _ in NOTEBOOKS for k in (profile.get(s) or {})})
-    if reserved:
-        raise ProfileError(f"{sorted(reserved)} are set by the report command itself; remove them from the profile.")
-    declared = {notebook: declared_parameters(notebook) for _, notebook, _ in NOTEBOOKS}
-    unknown_common = set(common) - set().union(*(set(d) for d in declared.values()))
-    if unknown_common:
-        raise ProfileError(f"Unknown parameters {sorted(unknown_common)}: no notebook declares them.")
-    result = {}
-    for section, notebook, _ in NOTEBOOKS:
-        own = profile.get(section) or {}
-        unknown = set(own) - set(declared[notebook])
-        if unknown:
-            raise ProfileError(
-                f"Unknown parameters {sorted(unknown)} for {notebook}; it declares {sorted(declared[notebook])}."
-            )
-        values = {k: v for k, v in common.items() if k in declared[notebook]} | own
-        result[notebook] = values | {"profile": profile_name, "run_dir": str(run_dir)}
-    check_profile(profile, [(section, notebook) for section, notebook, _ in NOTEBOOKS])
-    return result
-
-
-def _kernel_name() -> str:
-    """The project's kernel when registered (`make setup`), else the current interpreter's."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return config.KERNEL_NAME if config.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def execute_notebook(notebook: str, output: Path, parameters: dict[str, Any]) -> None:
-    """Run one notebook with papermill; a failing cell raises NotebookFailed naming the notebook and cell.
-
-    The library's progress lines (search trials, training epochs) come to this terminal as the kernel
-    sends them, in place of papermill's bar of executed cells; of the kernel's stderr, every line but the
-    start-up notices of TensorFlow and Jupyter (all of it with FASHION_VERBOSE=1, `report --verbose`).
-    """
-    import papermill
-
-    # TensorFlow's C++ info and warning logs stay out of the notebooks; the few notices it prints before its
-    # logging starts ignore this setting: the terminal and the rendered pages leave them out.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        with progress.relay(), contextlib.ExitStack() as stack:
-            kernel_options = {}
-            if not terminal.verbose():
-                stderr = stack.enter_context(terminal.filtered_stderr())
-                kernel_options["kernel_manager_class"] = terminal.kernel_manager_writing_stderr_to(stderr)
-            papermill.execute_notebook(
-                str(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-                str(output),
-                parameters=parameters,
-                kernel_name=_kernel_name(),
-                progress_bar=False,
-                cwd=str(config.NOTEBOOKS_DIR),
-                **kernel_options,
-            )
-    except papermill.PapermillExecutionError as error:
-        raise NotebookFailed(
-            f"{notebook}.ipynb failed in cell {error.exec_count} with {error.ename}: {error.evalue}. "
-            f"Its executed copy, error included, is kept at {output}; earlier results are untouched."
-        ) from None
-
-
-def notebook_index(name: str) -> int:
-    """The position (0-3) of a notebook given as `02_mlp`, `02` or `mlp`.
-
-    Raises:
-        ProfileError: no notebook has that name.
-    """
-    for index, (section, notebook, _) in enumerate(NOTEBOOKS):
-        if name in (notebook, notebook.split("_")[0], section, f"{notebook}.ipynb"):
-            return index
-    raise ProfileError(f"Unknown notebook '{name}'; use one of {[notebook for _, notebook, _ in NOTEBOOKS]}.")
-
-
-def changed_parameters(profile_name: str, overrides: list[str]) -> dict[str, Any]:
-    """The overrides whose value differs from the profile's own (`{"compare.tsne_samples": 300}`)."""
-    profile = load_profile(profile_name)
-    common = profile.get("parameters") or {}
-    changed: dict[str, Any] = {}
-    for override in overrides:
-        key, _, raw = override.partition("=")
-        section, _, name = key.rpartition(".")
-        own = (profile.get(section) or {}) if section else {}
-        value = yaml.safe_load(raw)
-        if name in own and own[name] == value or name not in own and name in common and common[name] == value:
-            changed.pop(key, None)
-        else:
-            changed[key] = value
-    return changed
-
-
-def _quoted_runs(values: dict[str, Any], profile_name: str) -> dict[str, str]:
-    """The other profile's run a notebook quotes (04's `replicate_profile`), so that a newer one reruns it."""
-    quoted = values.get("replicate_profile")
-    if not quoted or quoted == profile_name:
-        return {}
-    return {quoted: cache.quoted_metrics_digest(config.report_dir(quoted) / METRICS_FILE)}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _shown(moment: str) -> str:
-    """A recorded time as the progress lines show it."""
-    return moment.replace("T", " ")
-
-
-def _peak_memory_mib() -> float:
-    """The largest resident set of any finished child process of this command: the notebook kernels."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
-@dataclass
-class _Staging:
-    """The staging folders of a profile's run and the state that says which notebooks they hold, finished."""
-
-    run_dir: Path
-    report_dir: Path
-    state: dict[str, Any]
-    # Files an interrupted notebook left (e.g. its finished search trials), kept only to resume that notebook.
-    partial_files: list[str]
-
-    @classmethod
-    def open(cls, run_dir: Path, report_dir: Path, *, fresh: bool, show_code: bool) -> _Staging:
-        """The staging of an interrupted run (unless `fresh`), or new empty folders."""
-        state = cache.read_state(run_dir)
-        if fresh or not report_dir.is_dir() or not (state["notebooks"] or state.get("running")):
-            for stage in (run_dir, report_dir):
-                shutil.rmtree(stage, ignore_errors=True)
-            state = {"notebooks": {}}
-        (report_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        owned = {name for record in state["notebooks"].values() for name in record["files"]}
-        partial = sorted(set(cache.snapshot(run_dir)) - owned)
-        staging = cls(run_dir, report_dir, state | {"show_code": show_code}, partial)
-        # Pages are rendered at the end of a run, from the notebooks; an interrupted run's pages may be stale.
-        staging.remove_pages()
-        return staging
-
-    def save(self) -> None:
-        """Write the state, so that an interruption from here on finds it."""
-        cache.write_state(self.run_dir, self.state)
-
-    def discard(self, notebook: str) -> None:
-        """Remove what an earlier, different execution of `notebook` left in the staging."""
-        record = self.state["notebooks"].pop(notebook, None)
-        if record is not None:
-            cache.remove_files(self.run_dir, record["files"])
-            self.save()
-        (self.report_dir / "notebooks" / f"{notebook}.ipynb").unlink(missing_ok=True)
-
-    def discard_partial(self) -> None:
-        """Remove the files an interrupted notebook left, when that notebook is not being resumed."""
-        cache.remove_files(self.run_dir, self.partial_files)
-        self.partial_files = []
-        self.state.pop("running", None)
-        self.save()
-
-    def remove_pages(self) -> None:
-        """Delete the rendered pages, the PDF and the report's metrics.json, which only a finished run renders."""
-        for page in [*self.report_dir.glob("*.html"), self.report_dir / "report.pdf", self.report_dir / METRICS_FILE]:
-            page.unlink(missing_ok=True)
-        (self.report_dir / "notebooks" / "report.html").unlink(missing_ok=True)
-
-    def compose_metrics(self) -> dict[str, Any]:
-        """Write the staging's metrics.json from what its finished notebooks recorded, in order; returns it."""
-        metrics: dict[str, Any] = {}
-        for _, notebook, _ in NOTEBOOKS:
-            if notebook in self.state["notebooks"]:
-                cache.merge_metrics(metrics, self.state["notebooks"][notebook]["metrics"])
-        atomic_write_json(self.run_dir / METRICS_FILE, metrics)
-        return metrics
-
-
-def _verify(record: dict[str, Any] | None, key: str, run_dir: Path, report_dir: Path, notebook: str) -> str | None:
-    """Why a finished notebook's record cannot be reused with `key`: "" for another key, else what failed the check.
-
-    Returns None when the record carries `key` and every output it lists (files, executed copy, metrics) still has
-    the content digest recorded when the notebook finished.
-    """
-    if record is None or record.get("key") != key:
-        return ""
-    return cache.damaged_output(record, run_dir, report_dir / "notebooks" / f"{notebook}.ipynb")
-
-
-def _intact_page(published: dict[str, Any], report_dir: Path, name: str) -> bool:
-    """Whether a page of the published run (an HTML page, the PDF) is there as that run wrote it."""
-    digest = cache.file_digest(report_dir / name)
-    return digest is not None and digest == (published.get("published") or {}).get("pages", {}).get(name)
-
-
-def _remove_invalid_notebook(path: Path) -> None:
-    """Delete an executed notebook that a failed write (a full disk) left cut off, so that no invalid JSON stays."""
-    try:
-        json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError):
-        path.unlink(missing_ok=True)
-
-
-def _end_child_sessions() -> None:
-    """Kill the process groups that this process's children lead in sessions of their own: the notebook kernels."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # After the command name (which may hold spaces): state, parent id, process group, session.
-            _, parent, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-        except (OSError, ValueError):
-            continue
-        pid = int(stat.parent.name)
-        if int(parent) == os.getpid() and int(session) == pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _kernels_end_at_once() -> Iterator[None]:
-    """Inside: Ctrl-C (and SIGTERM, SIGHUP) ends the notebook kernel at once, then stops the run as Ctrl-C does.
-
-    Left to papermill, the kernel would be asked to shut down while its cell still runs, and it prints a ZMQError
-    traceback when the cell's reply finds its sockets closed; the interrupted run resumes from the files on disk,
-    so nothing is lost by ending the kernel outright.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        _end_child_sessions()
-        raise KeyboardInterrupt
-
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, stop) for signum in signals}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def run_report(
@@ -411,11 +103,7 @@ def run_report(
         NotebookFailed: a notebook raised an error.
     """
     overrides = overrides or []
-    profile = apply_overrides(load_profile(profile_name), overrides)
-    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
-    run_stage = run_dir.with_name(f".{profile_name}.partial")
-    report_stage = report_dir.with_name(f".{profile_name}.partial")
-    parameters = notebook_parameters(profile, profile_name=profile_name, run_dir=run_stage)
+    profile, parameters = _resolve_profile(profile_name, overrides)
     first_forced = 0 if force else notebook_index(from_notebook) if from_notebook else len(NOTEBOOKS)
     keep = history.default_keep() if keep is None else keep
     if keep < 0:
@@ -426,262 +114,52 @@ def run_report(
             print(f"Taking over the lock of process {stale.pid} (started {stale.started}), which no longer runs.")
         started_at, started = time.time(), time.perf_counter()
         run_id = history.new_run_id(profile_name, name, started=started_at)
-        _check_space(profile_name, run_stage, report_stage, fresh=fresh)
-        staging = _Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
-        published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
+        staging, published = _open_staging(profile_name, fresh=fresh, show_code=show_code)
         _say_what_forcing_discards(staging, first_forced, force=force)
-        environment = {"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()}
-        interrupted = staging.state.get("running") or {}
-
-        timings: dict[str, float] = {}
-        statuses: dict[str, dict[str, Any]] = {}
-        # Whether each notebook, given the latest run's outputs of the ones before it, would have the latest run's
-        # key: then this run repeats the latest (the same notebooks, parameters, code and data).
-        as_latest: list[bool] = []
-        for index, (_, notebook, title) in enumerate(NOTEBOOKS):
-            settled = staging.state["notebooks"]
-            key = _key(notebook, parameters, environment, settled, profile_name)
-            previous = published["notebooks"].get(notebook)
-            as_latest.append(
-                previous is not None
-                and previous.get("key") == _key(notebook, parameters, environment, published["notebooks"], profile_name)
-            )
-            line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
-            kept, damage = settled.get(notebook), ""
-            if index < first_forced:
-                damage = _verify(kept, key, run_stage, report_stage, notebook)
-                if damage is None:
-                    print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
-                    statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
-                    statuses[notebook]["seconds"] = kept["seconds"]
-                    continue
-            repair = False
-            if index < first_forced:
-                published_damage = _verify(previous, key, run_dir, report_dir, notebook)
-                if published_damage is None:
-                    staging.discard(notebook)
-                    if interrupted.get("notebook") == notebook:
-                        staging.discard_partial()
-                    # Recorded before the copy: a copy cut short then fails the check and is discarded next time.
-                    settled[notebook] = previous
-                    staging.save()
-                    cache.copy_files(run_dir, run_stage, previous["files"])
-                    shutil.copy2(report_dir / "notebooks" / f"{notebook}.ipynb", report_stage / "notebooks")
-                    page = f"{notebook}.html"
-                    if published.get("show_code") == show_code and _intact_page(published, report_dir, page):
-                        shutil.copy2(report_dir / page, report_stage)
-                    print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
-                    statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
-                    statuses[notebook] |= {"run": previous["run"], "seconds": previous["seconds"]}
-                    continue
-                repair = bool(published_damage)
-                damage = published_damage or damage
-
-            resume = index < first_forced and interrupted.get("notebook") == notebook and interrupted["key"] == key
-            staging.discard(notebook)
-            if not resume:
-                staging.discard_partial()
-            if resume:
-                print(f"{line} — resuming the interrupted run", flush=True)
-            else:
-                print(f"{line} — running again: {damage}" if damage else line, flush=True)
-            staging.compose_metrics()
-            before = cache.snapshot(run_stage)
-            # The files the interrupted execution left count as written by this one.
-            before = {path: status for path, status in before.items() if path not in staging.partial_files}
-            metrics_before = read_results(run_stage)
-            staging.state["running"] = {"notebook": notebook, "key": key, "started": _now()}
-            staging.save()
-            values = parameters[notebook]
-            if resume and "overwrite_search" in declared_parameters(notebook):
-                # Keras Tuner then reloads the search: finished trials are kept, the one cut short runs again.
-                values = values | {"overwrite_search": False}
-            output = report_stage / "notebooks" / f"{notebook}.ipynb"
-            began = time.perf_counter()
-            try:
-                with _kernels_end_at_once():
-                    execute_notebook(notebook, output, values)
-            except BaseException as error:
-                _remove_invalid_notebook(output)
-                if isinstance(error, OSError) and error.filename is None and error.errno in storage.NO_SPACE:
-                    # This process writes only the executed copy (the kernel writes the rest): name it.
-                    error.filename = str(output)
-                raise
-            timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
-            files = cache.written_files(before, cache.snapshot(run_stage))
-            written = cache.metrics_written(metrics_before, read_results(run_stage))
-            settled[notebook] = {
-                "key": key,
-                "run": run_id,
-                "finished": _now(),
-                "seconds": timings[f"{notebook}_s"],
-                "files": files,
-                "metrics": written,
-                **cache.output_digests(run_stage, files, output, written),
-                "peak_memory_mib": _peak_memory_mib(),
-            }
-            staging.partial_files = []
-            staging.state.pop("running", None)
-            staging.save()
-            print(f"    done in {timings[f'{notebook}_s']:.0f} s", flush=True)
-            status = "resumed" if resume else "repaired" if repair else "ran"
-            statuses[notebook] = {"key": key, "status": status, "since": settled[notebook]["finished"], "run": run_id}
-            statuses[notebook]["seconds"] = timings[f"{notebook}_s"]
-
-        kinds = {status["status"] for status in statuses.values()}
-        all_reused = kinds == {"reused"}
+        run = Run(
+            profile_name=profile_name,
+            profile=profile,
+            overrides=overrides,
+            parameters=parameters,
+            name=name,
+            show_code=show_code,
+            run_id=run_id,
+            started_at=started_at,
+            started=started,
+            staging=staging,
+            published=published,
+            environment={"code": cache.code_hash(), "versions": _versions(), "data": cache.data_fingerprint()},
+        )
+        as_latest = _settle_notebooks(run, first_forced)
         # A run that repeats the latest one (its notebooks reused, or run again because outputs failed the check)
         # replaces it instead of pushing it into the history, so that reruns never evict real runs. --force and
         # --from ask for a new run.
-        repeats = report_dir.is_dir() and first_forced == len(NOTEBOOKS) and all(as_latest)
-        unchanged = _published_metrics(published) if all_reused and repeats else None
-        try:
-            from fashion_lib.report.rendering import index_html
-
-            pages = _render_pages(staging, show_code=show_code)
-            results = staging.compose_metrics()
-            if unchanged is not None:
-                metrics, run_id = unchanged, unchanged["run"]["id"]
-                print(f"Nothing changed since run {run_id}: its outputs passed the check and it stays the latest run.")
-            else:
-                metrics = results | {
-                    "profile": profile_name,
-                    "description": profile.get("description", ""),
-                    "seed": parameters["02_mlp"].get("seed"),
-                    "parameters": {
-                        notebook: {k: v for k, v in p.items() if k not in RESERVED}
-                        for notebook, p in parameters.items()
-                    },
-                    "run": {
-                        "id": run_id,
-                        "name": name,
-                        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
-                        "finished": _now(),
-                        "overrides": overrides,
-                        "changed_parameters": changed_parameters(profile_name, overrides),
-                    },
-                    "cache": environment | {"notebooks": statuses},
-                    "timings": timings,
-                    # Reused notebooks' kernels ran in an earlier run: their peak, measured there, counts too.
-                    "peak_memory_mib": max(
-                        [
-                            _peak_memory_mib(),
-                            *(r.get("peak_memory_mib", 0.0) for r in staging.state["notebooks"].values()),
-                        ]
-                    ),
-                    "versions": environment["versions"],
-                    "machine": machine_identity(),
-                }
-                if repeats:
-                    why = "whose outputs failed the check" if "repaired" in kinds else "which it repeats"
-                    print(
-                        f"Run {run_id} replaces run {history.latest_run_id(profile_name)}, {why}: same notebooks, "
-                        "parameters, code and data, so the history gets no second copy of it."
-                    )
-            # The PDF's first page states the findings, so it is printed from the composed metrics; total_s still
-            # counts the printing, as `timings` is the dict the metrics hold.
-            pdf_name, pdf_note = _pdf(staging, published, report_dir, metrics, show_code=show_code, reuse=all_reused)
-            timings["total_s"] = round(time.perf_counter() - started, 1)
-            atomic_write_json(report_stage / METRICS_FILE, metrics)
-            atomic_write_text(
-                report_stage / "index.html", index_html(metrics, pages, pdf_name=pdf_name, pdf_note=pdf_note)
-            )
-            staging.state["published"] = {
-                "metrics": metrics,
-                "pages": {page: cache.file_digest(report_stage / page) for page in [*pages.values(), pdf_name] if page},
-            }
-            staging.save()
-        except OSError:
-            # Pages are rendered again by the next run: what a full disk cut short goes, the notebooks stay.
-            staging.remove_pages()
-            raise
-        _publish(profile_name, run_stage, report_stage, keep=keep, replace_latest=repeats)
-    return ReportResult(report_dir, run_dir, metrics, pdf_note, timings, run_id=run_id, statuses=statuses)
+        repeats = run.report_dir.is_dir() and first_forced == len(NOTEBOOKS) and as_latest
+        metrics, pdf_note = write_report(run, repeats=repeats)
+        publish(profile_name, staging.run_dir, staging.report_dir, keep=keep, replace_latest=repeats)
+    return ReportResult(
+        run.report_dir, run.run_dir, metrics, pdf_note, run.timings, run_id=run.run_id, statuses=run.statuses
+    )
 
 
-def _key(
-    notebook: str,
-    parameters: dict[str, dict[str, Any]],
-    environment: dict[str, Any],
-    upstream: dict[str, dict[str, Any]],
-    profile_name: str,
-) -> str:
-    """A notebook's cache key, given the records of the notebooks before it (their outputs' digests)."""
-    return cache.notebook_key(
-        notebook,
-        parameters,
-        source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
-        environment=environment,
-        upstream_outputs={name: (upstream.get(name) or {}).get("outputs") for _, name, _ in NOTEBOOKS},
-        quoted_runs=_quoted_runs(parameters[notebook], profile_name),
-    )["key"]
+def _resolve_profile(profile_name: str, overrides: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The profile with its overrides applied, and each notebook's parameters (whose run_dir is the staging)."""
+    profile = apply_overrides(load_profile(profile_name), overrides)
+    run_stage, _ = stage_dirs(profile_name)
+    return profile, notebook_parameters(profile, profile_name=profile_name, run_dir=run_stage)
 
 
-def _published_metrics(published: dict[str, Any]) -> dict[str, Any] | None:
-    """The latest run's metrics as it published them, kept in its state file, or None if that copy is missing."""
-    metrics = (published.get("published") or {}).get("metrics")
-    return metrics if isinstance(metrics, dict) and (metrics.get("run") or {}).get("id") else None
-
-
-def _render_pages(staging: _Staging, *, show_code: bool) -> dict[str, str]:
-    """Render the notebook pages the staging lacks (after checking the room they need); returns title -> page."""
-    from fashion_lib.report.rendering import write_notebook_html
-
-    print("Rendering HTML and PDF", flush=True)
-    executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
-    # Each page holds about its notebook's size (the figures embedded) and nbconvert's template; the combined page
-    # and the PDF take as much again.
-    notebooks = sum(path.stat().st_size for path in executed)
-    need = 3 * notebooks + (len(executed) + 1) * PAGE_TEMPLATE_BYTES
-    storage.check_free_space({staging.report_dir: need}, what="the report's pages")
-    pages = {}
-    for (_, notebook, title), path in zip(NOTEBOOKS, executed, strict=True):
-        page = staging.report_dir / f"{notebook}.html"
-        if not page.is_file():
-            write_notebook_html(path, page, title=title, show_code=show_code)
-        pages[title] = page.name
-    return pages
-
-
-def _pdf(
-    staging: _Staging,
-    published: dict[str, Any],
-    report_dir: Path,
-    metrics: dict[str, Any],
-    *,
-    show_code: bool,
-    reuse: bool,
-) -> tuple[str | None, str]:
-    """The published PDF when `reuse` and it is intact, else a new one printed; returns its name and a note."""
-    if reuse and published.get("show_code") == show_code and _intact_page(published, report_dir, "report.pdf"):
-        shutil.copy2(report_dir / "report.pdf", staging.report_dir)
-        return "report.pdf", ""
-    executed = [staging.report_dir / "notebooks" / f"{notebook}.ipynb" for _, notebook, _ in NOTEBOOKS]
-    return _write_pdf(executed, staging.report_dir, metrics, show_code=show_code)
-
-
-def _check_space(profile_name: str, run_stage: Path, report_stage: Path, *, fresh: bool) -> None:
-    """Refuse to start a run whose outputs would not fit: a run needs about the room the profile's last run takes.
-
-    A profile's first run is asked for FIRST_RUN_BYTES. What the staging already holds (an interrupted run's
-    finished notebooks, unless `fresh`) counts as written.
-    """
+def _open_staging(profile_name: str, *, fresh: bool, show_code: bool) -> tuple[Staging, dict[str, Any]]:
+    """The run's staging, once the room it needs is checked, and the state of the profile's latest run."""
+    run_stage, report_stage = stage_dirs(profile_name)
+    check_space(profile_name, run_stage, report_stage, fresh=fresh)
+    staging = Staging.open(run_stage, report_stage, fresh=fresh, show_code=show_code)
     run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
-    what = f"a run of profile '{profile_name}' (as large as its last run)"
-    if not report_dir.is_dir():
-        report_history, runs_history = history.history_dirs(profile_name)
-        latest = history.latest_history_id(profile_name)
-        run_dir, report_dir = (runs_history / latest, report_history / latest) if latest else (None, None)
-    if run_dir is None or report_dir is None:
-        sizes = {run_stage: FIRST_RUN_BYTES["runs"], report_stage: FIRST_RUN_BYTES["report"]}
-        what = f"a first run of profile '{profile_name}' (at least what a quick run writes)"
-    else:
-        sizes = {run_stage: storage.folder_size(run_dir), report_stage: storage.folder_size(report_dir)}
-    needs = {stage: max(size - (0 if fresh else storage.folder_size(stage)), 0) for stage, size in sizes.items()}
-    storage.check_free_space(needs, what=what)
+    published = cache.read_state(run_dir) if report_dir.is_dir() else {"notebooks": {}}
+    return staging, published
 
 
-def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: bool) -> None:
+def _say_what_forcing_discards(staging: Staging, first_forced: int, *, force: bool) -> None:
     """Name what --force or --from discards of an interrupted run that a plain rerun would keep."""
     forced = [notebook for _, notebook, _ in NOTEBOOKS[first_forced:]]
     finished = [notebook for notebook in forced if notebook in staging.state["notebooks"]]
@@ -694,41 +172,154 @@ def _say_what_forcing_discards(staging: _Staging, first_forced: int, *, force: b
         print(f"{option} discards what the interrupted run would have kept: {' and '.join(parts)}.", flush=True)
 
 
-def _publish(profile_name: str, run_stage: Path, report_stage: Path, *, keep: int, replace_latest: bool) -> None:
-    """Move the finished staging into the profile's latest place; the latest run goes to the history or, if the
-    staging repeats it (`replace_latest`), away."""
-    run_dir, report_dir = config.run_dir(profile_name), config.report_dir(profile_name)
-    if replace_latest:
-        replaced = [(latest, latest.with_name(f".{profile_name}.replaced")) for latest in (run_dir, report_dir)]
-        for latest, aside in replaced:
-            shutil.rmtree(aside, ignore_errors=True)
-            if latest.is_dir():
-                os.replace(latest, aside)
-    else:
-        archived, damaged = history.archive_latest(profile_name)
-        for notebook, reason in damaged.items():
-            print(f"Run {archived} moves to the history without the outputs of {notebook}: {reason}.", flush=True)
-    os.replace(run_stage, run_dir)
-    os.replace(report_stage, report_dir)
-    if replace_latest:
-        for _, aside in replaced:
-            shutil.rmtree(aside, ignore_errors=True)
-    history.prune(profile_name, keep)
-    history.write_runs_page()
+def _settle_notebooks(run: Run, first_forced: int) -> bool:
+    """Keep, reuse or execute each notebook in turn; notebooks from `first_forced` on are executed whatever they are.
 
-
-def _write_pdf(
-    executed: list[Path], report_stage: Path, metrics: dict[str, Any], *, show_code: bool
-) -> tuple[str | None, str]:
-    """Print the front matter and the four notebooks as one PDF; without Chromium, a note saying how to get it."""
-    from fashion_lib.report.rendering import combine_notebooks, write_report_pdf
-
-    combined = report_stage / "notebooks" / "report.html"
-    try:
-        write_report_pdf(
-            combine_notebooks(executed), metrics, combined, report_stage / "report.pdf", show_code=show_code
+    Returns whether each notebook, given the latest run's outputs of the ones before it, would have the latest run's
+    key: then this run repeats the latest (the same notebooks, parameters, code and data).
+    """
+    interrupted = run.staging.state.get("running") or {}
+    as_latest: list[bool] = []
+    for index, (_, notebook, title) in enumerate(NOTEBOOKS):
+        key = _key(run, notebook, run.staging.state["notebooks"])
+        previous = run.published["notebooks"].get(notebook)
+        as_latest.append(
+            previous is not None and previous.get("key") == _key(run, notebook, run.published["notebooks"])
         )
-    except RuntimeError as error:
-        print(f"warning: {error}", flush=True)
-        return None, str(error)
-    return "report.pdf", ""
+        line = f"[{index + 1}/{len(NOTEBOOKS)}] {notebook}: {title}"
+        damage, repair = "", False
+        if index < first_forced:
+            damage = _keep_interrupted(run, notebook, key, line)
+            if damage is None:
+                continue
+            published_damage = _reuse_latest(run, notebook, key, line, interrupted)
+            if published_damage is None:
+                continue
+            repair = bool(published_damage)
+            damage = published_damage or damage
+        resume = index < first_forced and interrupted.get("notebook") == notebook and interrupted["key"] == key
+        _execute(run, notebook, key, line, damage=damage, resume=resume, repair=repair)
+    return all(as_latest)
+
+
+def _keep_interrupted(run: Run, notebook: str, key: str, line: str) -> str | None:
+    """Keep what the interrupted run finished of `notebook` if it has `key` and passes the check.
+
+    Returns None when kept, else why not: "" for another key (or none), else what failed the check.
+    """
+    kept = run.staging.state["notebooks"].get(notebook)
+    damage = verify_record(kept, key, run.staging.run_dir, run.staging.report_dir, notebook)
+    if damage is None:
+        print(f"{line} — kept from the interrupted run (finished {_shown(kept['finished'])})", flush=True)
+        run.statuses[notebook] = {"key": key, "status": "kept", "since": kept["finished"], "run": kept["run"]}
+        run.statuses[notebook]["seconds"] = kept["seconds"]
+    return damage
+
+
+def _reuse_latest(run: Run, notebook: str, key: str, line: str, interrupted: dict[str, Any]) -> str | None:
+    """Copy the latest run's `notebook` and its outputs into the staging if it has `key` and passes the check.
+
+    Returns None when reused, else why not: "" for another key (or none), else what failed the check.
+    """
+    staging, published = run.staging, run.published
+    previous = published["notebooks"].get(notebook)
+    damage = verify_record(previous, key, run.run_dir, run.report_dir, notebook)
+    if damage is not None:
+        return damage
+    staging.discard(notebook)
+    if interrupted.get("notebook") == notebook:
+        staging.discard_partial()
+    # Recorded before the copy: a copy cut short then fails the check and is discarded next time.
+    staging.state["notebooks"][notebook] = previous
+    staging.save()
+    cache.copy_files(run.run_dir, staging.run_dir, previous["files"])
+    shutil.copy2(run.report_dir / "notebooks" / f"{notebook}.ipynb", staging.report_dir / "notebooks")
+    page = f"{notebook}.html"
+    if published.get("show_code") == run.show_code and intact_page(published, run.report_dir, page):
+        shutil.copy2(run.report_dir / page, staging.report_dir)
+    print(f"{line} — reused (unchanged since {_shown(previous['finished'])})", flush=True)
+    run.statuses[notebook] = {"key": key, "status": "reused", "since": previous["finished"]}
+    run.statuses[notebook] |= {"run": previous["run"], "seconds": previous["seconds"]}
+    return None
+
+
+def _execute(run: Run, notebook: str, key: str, line: str, *, damage: str, resume: bool, repair: bool) -> None:
+    """Execute `notebook` into the staging (resuming the interrupted execution) and record what it wrote."""
+    staging = run.staging
+    staging.discard(notebook)
+    if not resume:
+        staging.discard_partial()
+    if resume:
+        print(f"{line} — resuming the interrupted run", flush=True)
+    else:
+        print(f"{line} — running again: {damage}" if damage else line, flush=True)
+    staging.compose_metrics()
+    before = cache.snapshot(staging.run_dir)
+    # The files the interrupted execution left count as written by this one.
+    before = {path: status for path, status in before.items() if path not in staging.partial_files}
+    metrics_before = read_results(staging.run_dir)
+    staging.state["running"] = {"notebook": notebook, "key": key, "started": now()}
+    staging.save()
+    values = run.parameters[notebook]
+    if resume and "overwrite_search" in declared_parameters(notebook):
+        # Keras Tuner then reloads the search: finished trials are kept, the one cut short runs again.
+        values = values | {"overwrite_search": False}
+    output = staging.report_dir / "notebooks" / f"{notebook}.ipynb"
+    began = time.perf_counter()
+    run_notebook(notebook, output, values)
+    run.timings[f"{notebook}_s"] = round(time.perf_counter() - began, 1)
+    files = cache.written_files(before, cache.snapshot(staging.run_dir))
+    written = cache.metrics_written(metrics_before, read_results(staging.run_dir))
+    record = {
+        "key": key,
+        "run": run.run_id,
+        "finished": now(),
+        "seconds": run.timings[f"{notebook}_s"],
+        "files": files,
+        "metrics": written,
+        **cache.output_digests(staging.run_dir, files, output, written),
+        "peak_memory_mib": peak_memory_mib(),
+    }
+    staging.state["notebooks"][notebook] = record
+    staging.partial_files = []
+    staging.state.pop("running", None)
+    staging.save()
+    print(f"    done in {run.timings[f'{notebook}_s']:.0f} s", flush=True)
+    status = "resumed" if resume else "repaired" if repair else "ran"
+    run.statuses[notebook] = {"key": key, "status": status, "since": record["finished"], "run": run.run_id}
+    run.statuses[notebook]["seconds"] = run.timings[f"{notebook}_s"]
+
+
+def _key(run: Run, notebook: str, upstream: dict[str, dict[str, Any]]) -> str:
+    """A notebook's cache key, given the records of the notebooks before it (their outputs' digests)."""
+    return cache.notebook_key(
+        notebook,
+        run.parameters,
+        source=cache.notebook_source_hash(config.NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+        environment=run.environment,
+        upstream_outputs={name: (upstream.get(name) or {}).get("outputs") for _, name, _ in NOTEBOOKS},
+        quoted_runs=_quoted_runs(run.parameters[notebook], run.profile_name),
+    )["key"]
+
+
+def _quoted_runs(values: dict[str, Any], profile_name: str) -> dict[str, str]:
+    """The other profile's run a notebook quotes (04's `replicate_profile`), so that a newer one reruns it."""
+    quoted = values.get("replicate_profile")
+    if not quoted or quoted == profile_name:
+        return {}
+    return {quoted: cache.quoted_metrics_digest(config.report_dir(quoted) / METRICS_FILE)}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _shown(moment: str) -> str:
+    """A recorded time as the progress lines show it."""
+    return moment.replace("T", " ")

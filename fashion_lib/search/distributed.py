@@ -28,14 +28,12 @@ import socket
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
 from fashion_lib import config
-from fashion_lib.report.parameters import notebook_defaults
 from fashion_lib.storage import atomic_write_text
 
 CHIEF_ID = "chief"
@@ -76,7 +74,10 @@ def chief_internals() -> SimpleNamespace:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """The parameters of one model's search, as a profile (and its overrides) gives them to the notebook."""
+    """The parameters of one model's search, as a profile (and its overrides) gives them to the notebook.
+
+    `fashion_lib.report.profiles.search_settings` reads them from a profile.
+    """
 
     model: str
     space: str
@@ -102,37 +103,6 @@ class SearchSettings:
             raise ValueError("seed must not be 0: Keras Tuner's oracle reads 0 as 'no seed'.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {self.validation_fraction}.")
-
-
-def search_settings(model: str, profile_name: str, overrides: Sequence[str] = ()) -> SearchSettings:
-    """The search parameters of `model` ("mlp" or "cnn") in a profile, with `key=value` overrides applied.
-
-    The values are those the model's notebook would run with: its own defaults, then the profile's common
-    `parameters:` and the model's section, then the overrides; they are checked as the report checks them.
-    """
-    from fashion_lib.report import pipeline
-
-    notebooks = {section: notebook for section, notebook, _ in pipeline.NOTEBOOKS}
-    if model not in config.MODEL_NAMES:
-        raise ValueError(f"Unknown model {model!r}; use one of {', '.join(config.MODEL_NAMES)}.")
-    profile = pipeline.apply_overrides(pipeline.load_profile(profile_name), list(overrides))
-    parameters = pipeline.notebook_parameters(profile, profile_name=profile_name, run_dir=config.run_dir(profile_name))[
-        notebooks[model]
-    ]
-    values = notebook_defaults(notebooks[model]) | parameters
-    return SearchSettings(
-        model=model,
-        space=values["search_space"],
-        max_trials=int(values["max_trials"]),
-        epochs_per_trial=int(values["epochs_per_trial"]),
-        num_initial_points=int(values["num_initial_points"]),
-        batch_size=int(values["batch_size"]),
-        seed=int(values["seed"]),
-        train_subset=int(values["train_subset"]),
-        validation_fraction=float(values["validation_fraction"]),
-        search_subset=int(values["search_subset"]),
-        search_minutes=float(values.get("search_minutes", 0.0)),
-    )
 
 
 def parse_oracle_address(address: str, *, allow_any_port: bool = False) -> tuple[str, int]:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import IO
 
 from fashion_lib import progress, terminal
-from fashion_lib.cli import termination_as_interrupt
 from fashion_lib.search.distributed import (
     CHIEF_FINISHED,
     CHIEF_ID,
@@ -36,7 +35,6 @@ from fashion_lib.search.distributed import (
     default_directory,
     default_worker_id,
     parse_oracle_address,
-    search_settings,
     serve_chief,
     serve_worker,
 )
@@ -164,7 +162,7 @@ def _how_it_ended(returncode: int) -> str:
 
 
 def run_local_search(
-    model: str,
+    settings: SearchSettings,
     profile_name: str,
     overrides: Sequence[str] = (),
     *,
@@ -177,6 +175,7 @@ def run_local_search(
 ) -> int:
     """Run a chief and `workers` workers on this machine (loopback, a free port) until the search ends.
 
+    `settings` are those of the search the profile and its overrides give (fashion_lib.report.profiles reads them).
     Each process is `python -m fashion_lib tune --role ...` with the same profile and overrides, in its own
     process group, logging to `directory`/logs/<model>-<role>.log. A worker that dies before the search ends
     is restarted under its id (at most `max_restarts` times each) and reruns the trial it held; when no worker
@@ -190,7 +189,7 @@ def run_local_search(
         raise ValueError(f"--workers must be an integer of at least 1, got {workers!r}.")
     if max_restarts < 0:
         raise ValueError(f"--max-restarts must be 0 or more, got {max_restarts}.")
-    settings = search_settings(model, profile_name, overrides)
+    model = settings.model
     directory = Path(directory) if directory else default_directory(profile_name)
     logs = directory / "logs"
     ready_file = logs / f"{model}-chief.port"
@@ -209,7 +208,7 @@ def run_local_search(
     )
     entries = [chief]
     # SIGTERM and SIGHUP stop the search as Ctrl-C does, so that the clean-up below runs.
-    with termination_as_interrupt():
+    with terminal.termination_as_interrupt():
         try:
             _start(chief, env)
             port = _wait_ready(chief, ready_file, startup_timeout_s)
@@ -334,8 +333,8 @@ def _report(settings: SearchSettings, directory: Path, chief_code: int | None, c
 
 
 def tune(
+    settings: SearchSettings,
     *,
-    model: str,
     profile: str,
     overrides: Sequence[str] = (),
     directory: str | Path | None = None,
@@ -347,14 +346,18 @@ def tune(
     max_restarts: int = 1,
     ready_file: str | Path | None = None,
 ) -> int:
-    """The `tune` command: a local search with `workers` workers, or one process (`role`) of a wider search."""
+    """The `tune` command: a local search with `workers` workers, or one process (`role`) of a wider search.
+
+    `settings` are those of the search that `profile` and `overrides` give; the local search's processes are
+    started with the same profile and overrides.
+    """
     if role is None:
         if oracle or worker_id:
             raise ValueError("--oracle and --worker-id join a search spread over machines: pass --role too.")
         # The chief, which inherits the relay's environment variable, reports trials to this terminal.
         with progress.relay(prefix="  "):
             return run_local_search(
-                model,
+                settings,
                 profile,
                 overrides,
                 directory=directory,
@@ -369,7 +372,6 @@ def tune(
     if not oracle:
         raise ValueError(f"--role {role} needs --oracle HOST:PORT (the chief's address).")
     host, port = parse_oracle_address(oracle, allow_any_port=role == CHIEF_ID)
-    settings = search_settings(model, profile, overrides)
     directory = Path(directory) if directory else default_directory(profile)
     terminal.import_tensorflow_quietly()
     if role == CHIEF_ID:
