@@ -10,7 +10,7 @@ import pytest
 
 from fashion_lib.analysis import compute, replication
 from fashion_lib.models.builders import build_cnn, build_mlp
-from fashion_lib.report import rendering
+from fashion_lib.report import landing
 
 
 def small_cnn() -> keras.Model:
@@ -102,6 +102,6 @@ def test_the_figure_and_the_landing_page_draw_the_runs_record():
     assert fig.axes[0].get_xscale() == "log"
     assert len(fig.axes[0].lines) == len(references)
     assert "4.5× the MLP's" in compute.describe_costs(models)
-    page = rendering._compute_html({"compute": record})
+    page = landing._compute_html({"compute": record})
     assert page.count("<svg") == 1 and "What the accuracy cost" in page
-    assert rendering._compute_html({}) == ""
+    assert landing._compute_html({}) == ""

@@ -10,13 +10,13 @@ from bs4 import BeautifulSoup
 
 from fashion_lib.report import check as report_check
 from fashion_lib.report import findings
+from fashion_lib.report.landing import index_html
 from fashion_lib.report.rendering import (
     NOTEBOOK_START_TAG,
     REPORT_TITLE,
     combine_notebooks,
     find_chromium,
     heading_pages,
-    index_html,
     notebook_to_html,
     report_html,
     without_tensorflow_notices,

@@ -104,7 +104,7 @@ def test_unchanged_notebooks_are_reused_and_changed_ones_rerun_with_what_follows
     assert statuses(fourth) == {"01_explore": "reused", "02_mlp": "reused", "03_cnn": "ran", "04_compare": "ran"}
     assert (config.run_dir("quick") / "cnn.keras").read_text() == "3"
 
-    with (project / "fashion_lib" / "evaluation.py").open("a") as handle:
+    with (project / "fashion_lib" / "analysis" / "evaluation.py").open("a") as handle:
         handle.write("# a change to the library's code\n")
     fifth = report("compare.tsne_samples=70", "cnn.max_trials=3")
     assert set(statuses(fifth).values()) == {"ran"}

@@ -25,7 +25,7 @@ def write_report(run: Run, *, repeats: bool) -> tuple[dict[str, Any], str]:
 
     Returns the metrics and the PDF's note.
     """
-    from fashion_lib.report.rendering import index_html
+    from fashion_lib.report.landing import index_html
 
     staging = run.staging
     kinds = {status["status"] for status in run.statuses.values()}
