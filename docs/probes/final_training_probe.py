@@ -8,6 +8,11 @@ came from it, e.g.
 
     python docs/probes/final_training_probe.py C10 cnn --epochs 40 --shift 1 --flip --out probes.jsonl
     python docs/probes/final_training_probe.py M10 mlp --epochs 50 --flip --out probes.jsonl
+
+`whitened` trains fashion_lib.models.whitened's network (issue 27) instead, its whitening computed from the
+training images, SGD with Nesterov momentum at `--learning-rate` (default 0.05) and `--batch` (default 256):
+
+    python docs/probes/final_training_probe.py W1 whitened --epochs 10 --shift 2 --flip --out probes.jsonl
 """
 
 import argparse
@@ -18,7 +23,7 @@ import tensorflow as tf
 
 from fashion_lib.bench import epoch_clock
 from fashion_lib.data import prepare_splits
-from fashion_lib.models import builders
+from fashion_lib.models import builders, whitened
 from fashion_lib.training import fit, recipe
 
 # The standard run's searched hyperparameters (report/standard/metrics.json of commit e87107c).
@@ -45,6 +50,7 @@ CHOSEN = {
             "l2_factors": 0.0,
         },
     },
+    "whitened": {"builder": None, "batch_size": 256, "learning_rate": 0.05, "architecture": {"widths": [48, 96, 192]}},
 }
 
 
@@ -58,14 +64,22 @@ def main() -> None:
     parser.add_argument("--flip", action="store_true")
     parser.add_argument("--erase", type=float, default=0.0)
     parser.add_argument("--architecture", type=json.loads, default={}, help='JSON overrides, e.g. {"dropout_rate": 0}')
+    parser.add_argument("--learning-rate", type=float, help="peak rate (default: the model's entry in CHOSEN)")
+    parser.add_argument("--batch", type=int, help="batch size (default: the model's entry in CHOSEN)")
     parser.add_argument("--out", required=True, help="JSON-lines file the record is appended to")
     args = parser.parse_args()
 
-    chosen = CHOSEN[args.model]
+    chosen = dict(CHOSEN[args.model])
+    chosen["learning_rate"] = args.learning_rate or chosen["learning_rate"]
+    chosen["batch_size"] = args.batch or chosen["batch_size"]
     architecture = chosen["architecture"] | args.architecture
     augmentation = recipe.Augmentation(args.shift, args.flip, args.erase)
     splits = prepare_splits(seed=1, validation_fraction=0.1)
-    model = chosen["builder"](optimizer="adam", learning_rate=chosen["learning_rate"], **architecture)
+    if args.model == "whitened":
+        kernel = whitened.whitening_kernel(splits.train_x)
+        model = whitened.build_whitened_cnn(kernel, learning_rate=chosen["learning_rate"], **architecture)
+    else:
+        model = chosen["builder"](optimizer="adam", learning_rate=chosen["learning_rate"], **architecture)
     clock = epoch_clock()
     history = fit.train_model(
         model, splits.train_x, splits.train_y, splits.val_x, splits.val_y, epochs=args.epochs,

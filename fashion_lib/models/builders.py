@@ -90,7 +90,9 @@ def make_optimizer(
 STEPS_PER_EXECUTION = 8
 
 
-def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer, steps_per_execution: int | None) -> keras.Model:
+def compile_model(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, steps_per_execution: int | None
+) -> keras.Model:
     """Compile for sparse labels with accuracy. `steps_per_execution` None means STEPS_PER_EXECUTION, or one
     inside a tf.distribute strategy's scope: Keras 3.15's in-graph loop fails under MirroredStrategy."""
     import tensorflow as tf
@@ -140,7 +142,7 @@ def build_mlp(
         activation: the hidden layers' activation; SELU, as in the seed report.
         optimizer, learning_rate, momentum, weight_decay: see `make_optimizer`.
         fused_layers: see `_normalisation_and_dropout`.
-        steps_per_execution: training steps per call of Keras' step function; see `_compile`.
+        steps_per_execution: training steps per call of Keras' step function; see `compile_model`.
         input_shape: shape of one image; the model takes images scaled to [0, 1].
     """
     units = [int(hidden_units)] if isinstance(hidden_units, (int, np.integer)) else [int(u) for u in hidden_units]
@@ -165,7 +167,7 @@ def build_mlp(
         x = dropout(rate, name=f"dropout_{index}")(x)
     outputs = keras.layers.Dense(config.NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
     model = keras.Model(inputs, outputs, name="mlp")
-    return _compile(model, make_optimizer(optimizer, learning_rate, momentum, weight_decay), steps_per_execution)
+    return compile_model(model, make_optimizer(optimizer, learning_rate, momentum, weight_decay), steps_per_execution)
 
 
 def build_cnn(
@@ -208,7 +210,7 @@ def build_cnn(
         augment: add training-only random shift and horizontal flip.
         optimizer, learning_rate, momentum, weight_decay: see `make_optimizer`.
         fused_layers: see `_normalisation_and_dropout`.
-        steps_per_execution: training steps per call of Keras' step function; see `_compile`.
+        steps_per_execution: training steps per call of Keras' step function; see `compile_model`.
         input_shape: shape of one image, without a channel axis.
     """
     if not 1 <= int(conv_blocks) <= MAX_CONV_BLOCKS:
@@ -252,4 +254,4 @@ def build_cnn(
         x = dropout(dense_dropout, name="dense_dropout")(x)
     outputs = keras.layers.Dense(config.NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
     model = keras.Model(inputs, outputs, name="cnn")
-    return _compile(model, make_optimizer(optimizer, learning_rate, momentum, weight_decay), steps_per_execution)
+    return compile_model(model, make_optimizer(optimizer, learning_rate, momentum, weight_decay), steps_per_execution)
