@@ -141,6 +141,15 @@ def test_each_heading_takes_the_page_of_the_next_outline_entry_of_its_text() -> 
 @pytest.mark.skipif(
     find_chromium() is None or shutil.which("mutool") is None, reason="needs Chromium and MuPDF's mutool"
 )
+def test_the_contents_leave_the_report_title_out_of_the_first_notebooks_title(run_metrics) -> None:
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell(f"# {REPORT_TITLE} — 1. The data\n\n## Scaling the pixels")]
+    )
+    soup = BeautifulSoup(report_html(notebook_to_html(notebook, title="t"), run_metrics), "html.parser")
+    contents = soup.select(".front-page")[1]
+    assert [link.get_text() for link in contents.select("a")] == ["1. The data", "Scaling the pixels"]
+
+
 def test_the_printed_contents_give_each_sections_page(tmp_path, run_metrics) -> None:
     notebook = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_markdown_cell(f"# Notebook {index}\n\n## Section {index}\n\nText.") for index in (1, 2)]

@@ -221,7 +221,9 @@ def _contents_html(soup: BeautifulSoup, pages: dict[str, int]) -> str:
     def link(heading: Any) -> str:
         page = pages.get(heading["id"])
         number = f'<span class="page">{page}</span>' if page else ""
-        return f'<a href="#{html.escape(heading["id"])}">{html.escape(_heading_text(heading))}{number}</a>'
+        # The first notebook's title opens with the report's, which the title page already shows.
+        text = _heading_text(heading).removeprefix(f"{REPORT_TITLE} — ")
+        return f'<a href="#{html.escape(heading["id"])}">{html.escape(text)}{number}</a>'
 
     items = "\n".join(
         f"<li>{link(title)}<ol>{''.join(f'<li>{link(section)}</li>' for section in sections)}</ol></li>"
