@@ -22,8 +22,9 @@ pytestmark = pytest.mark.report
 
 # Figures each page must show: the seed report's Figures 1-13 and the trial plots (03_cnn also the architecture
 # study's curves); 04_compare adds intervals,
-# vote weights, reliability diagrams, the accuracy comparison, two Grad-CAM galleries and a t-SNE map.
-EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 7, "04_compare": 10}
+# vote weights, reliability diagrams, the accuracy comparison, two Grad-CAM galleries, a t-SNE map and accuracy
+# against training compute.
+EXPECTED_FIGURES = {"01_explore": 2, "02_mlp": 6, "03_cnn": 7, "04_compare": 11}
 QUICK_REPORT_COMMAND = [sys.executable, "-m", "fashion_lib", "report", "--profile", "quick"]
 
 
@@ -194,6 +195,30 @@ def test_pages_show_the_numbers_in_metrics_json(quick_report):
     for name, page in (("mlp", "02_mlp"), ("cnn", "03_cnn")):
         assert f"{metrics['models'][name]['test_accuracy']:.2%}" in (report / f"{page}.html").read_text()
     assert f"{metrics['comparison']['kendall_tau']:.2f}" in (report / "04_compare.html").read_text()
+
+
+def test_the_landing_page_sets_accuracy_against_the_compute_the_run_counted(quick_report):
+    import keras
+    from bs4 import BeautifulSoup
+
+    from fashion_lib.analysis.compute import forward_flops
+
+    metrics = quick_report["metrics"]
+    for name in ("mlp", "cnn"):
+        record, model = metrics["compute"]["models"][name], metrics["models"][name]
+        assert record["test_accuracy"] == model["test_accuracy"]
+        assert record["forward_flops"] == forward_flops(keras.saving.load_model(quick_report["runs"] / f"{name}.keras"))
+        assert record["epochs_trained"] == model["epochs_trained"]
+        assert (
+            record["training_flops"] == 3 * record["forward_flops"] * record["train_images"] * record["epochs_trained"]
+        )
+        assert record["search_flops"] > 0
+    index = BeautifulSoup((quick_report["report"] / "index.html").read_text(), "html.parser")
+    figure = index.find(id="compute-heading").find_parent("section").find("svg")
+    best = max(metrics["compute"]["models"].values(), key=lambda record: record["test_accuracy"])
+    assert (
+        f"the most accurate is the {best['label']} of this run at {best['test_accuracy']:.2%}" in figure["aria-label"]
+    )
 
 
 def test_the_replication_table_follows_from_the_metrics_and_is_on_the_landing_page(quick_report):
