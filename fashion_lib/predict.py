@@ -218,6 +218,7 @@ def load_classifier(path: str | Path) -> keras.Model:
 
     # Registers the project's training layers, which models saved before they were swapped for Keras' own on
     # save still name; models saved now load with Keras alone.
+    from fashion_lib.models import layers  # noqa: F401
 
     try:
         # Safe mode: a .keras file may carry Python code (a Lambda layer's function); it is refused, not run.

@@ -15,7 +15,7 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fashion_lib import config
+from fashion_lib import config  # noqa: E402
 from fashion_lib.data import (  # noqa: E402
     FashionMNIST,
     load_fashion_mnist,
