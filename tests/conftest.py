@@ -27,6 +27,15 @@ from fashion_lib.data import (  # noqa: E402
 SEED = 1234
 
 
+def one_hot(labels: list[int] | np.ndarray, confidence: float = 1.0) -> np.ndarray:
+    """Test probabilities: rows with `confidence` on each label and the rest spread evenly."""
+    labels = np.asarray(labels)
+    rest = (1.0 - confidence) / (config.NUM_CLASSES - 1)
+    probs = np.full((len(labels), config.NUM_CLASSES), rest)
+    probs[np.arange(len(labels)), labels] = confidence
+    return probs
+
+
 @pytest.fixture(scope="session")
 def fashion() -> FashionMNIST:
     """The real, verified Fashion-MNIST (uint8 images)."""

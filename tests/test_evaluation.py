@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import one_hot
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import VotingClassifier
@@ -13,15 +14,6 @@ from sklearn.ensemble import VotingClassifier
 from fashion_lib import scores
 from fashion_lib.analysis import evaluation
 from fashion_lib.config import NUM_CLASSES, SHIRT
-
-
-def one_hot(labels: list[int] | np.ndarray, confidence: float = 1.0) -> np.ndarray:
-    """Probability rows with `confidence` on each label and the rest spread evenly."""
-    labels = np.asarray(labels)
-    rest = (1.0 - confidence) / (NUM_CLASSES - 1)
-    probs = np.full((len(labels), NUM_CLASSES), rest)
-    probs[np.arange(len(labels)), labels] = confidence
-    return probs
 
 
 def test_misclassified_indices_in_order() -> None:

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_hot
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from fashion_lib import scores
@@ -22,15 +23,6 @@ def labels() -> tuple[np.ndarray, np.ndarray]:
     y_true = np.concatenate([np.arange(NUM_CLASSES), rng.integers(0, NUM_CLASSES, 190)])
     y_pred = np.where(rng.random(200) < 0.7, y_true, rng.integers(0, NUM_CLASSES, 200))
     return y_true, y_pred
-
-
-def one_hot(labels: list[int] | np.ndarray, confidence: float = 1.0) -> np.ndarray:
-    """Probability rows with `confidence` on each label and the rest spread evenly."""
-    labels = np.asarray(labels)
-    rest = (1.0 - confidence) / (NUM_CLASSES - 1)
-    probs = np.full((len(labels), NUM_CLASSES), rest)
-    probs[np.arange(len(labels)), labels] = confidence
-    return probs
 
 
 def test_accuracy_known_answer() -> None:

@@ -14,12 +14,15 @@ epochs but not their compute on this data, and nothing here guesses it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from fashion_lib.search.trials import TRIAL_COLUMNS
 
 if TYPE_CHECKING:
     import keras
@@ -79,9 +82,6 @@ def search_flops(forwards: Sequence[int], images: int, epochs_per_trial: int) ->
     return sum(training_flops(forward, images, epochs_per_trial) for forward in forwards)
 
 
-TRIAL_COLUMNS = ("trial_id", "status", "score", "best_epoch", "duration_s")
-
-
 def trial_forwards(trials: pd.DataFrame, model_name: str, space: str) -> list[int]:
     """`forward_flops` of each completed trial's configuration, rebuilt from its row of the trials table."""
     from fashion_lib.models.search_space import build_from_hyperparameters
@@ -122,8 +122,6 @@ def model_compute(
 
 def quoted_points(report_root: Path, current_profile: str, profiles: Sequence[str] = PROFILES_QUOTED) -> list[dict]:
     """The latest published run of each other profile that recorded its compute: its models' points."""
-    import json
-
     points = []
     for profile in profiles:
         path = Path(report_root) / profile / "metrics.json"
