@@ -40,21 +40,30 @@ def plot_accuracy_against_compute(
             xytext=(6, 4),
             textcoords="offset points",
         )
-    for reference in references:
-        ax.axhline(reference["test_accuracy"] * 100, color="grey", linestyle="--", linewidth=1, zorder=1)
+    accuracies = [point["test_accuracy"] * 100 for point in points] + [r["test_accuracy"] * 100 for r in references]
+    low, high = min(accuracies) - 1, max(accuracies) + 0.8
+    # Labels of references closer than a text line apart stack upwards, each a line above the one before.
+    stacked, previous = [], None
+    for reference in sorted(references, key=lambda reference: reference["test_accuracy"]):
+        value = reference["test_accuracy"] * 100
+        close = previous is not None and value - previous < (high - low) * 0.04
+        stacked.append((reference, value, stacked[-1][2] + 1 if close else 0))
+        previous = value
+    high += max((level for _, _, level in stacked), default=0) * (high - low) * 0.04
+    for reference, value, level in stacked:
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1, zorder=1)
         ax.annotate(
             f"{reference['label']}: {reference['figure']}",
-            (0.01, reference["test_accuracy"] * 100),
+            (0.01, value),
             xycoords=("axes fraction", "data"),
-            xytext=(0, 2),
+            xytext=(0, 2 + 11 * level),
             textcoords="offset points",
             color="dimgrey",
         )
     flops = [point["training_flops"] for point in points]
     ax.set_xscale("log")
     ax.set_xlim(min(flops) / 3, max(flops) * 30)
-    accuracies = [point["test_accuracy"] * 100 for point in points] + [r["test_accuracy"] * 100 for r in references]
-    ax.set_ylim(min(accuracies) - 1, max(accuracies) + 0.8)
+    ax.set_ylim(low, high)
     ax.set_xlabel("training FLOPs of the final model (one seed; log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title or "Test accuracy against training compute")
