@@ -15,7 +15,9 @@ REPORT_DIR = Path(os.environ.get("FASHION_REPORT_DIR", PROJECT_ROOT / "report"))
 # live here, beside the paths, so that code that must not import TensorFlow (the pipeline, the supervisor
 # of a distributed search) reads the same names as the model builders.
 MODEL_NAMES: tuple[str, ...] = ("mlp", "cnn")
-SEARCH_SPACES: tuple[str, ...] = ("seed", "extended")
+SEARCH_SPACES: tuple[str, ...] = ("seed", "extended", "whitened")
+# The CNN-only space of fashion_lib.models.whitened (the `best` profile's).
+WHITENED_SPACE = "whitened"
 # The final training's learning-rate schedules (see fashion_lib.training.recipe).
 SCHEDULES: tuple[str, ...] = ("seed", "cosine")
 

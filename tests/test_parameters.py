@@ -45,6 +45,7 @@ BAD_VALUES = [
     # Rules and choices.
     ("compare.vote_weight_step=0.3", "that divides 1 into whole parts"),
     ("mlp.search_space=huge", "one of 'seed', 'extended'"),
+    ("mlp.search_space=whitened", "one of 'seed', 'extended': the 'whitened' space is the CNN's"),
     ("compare.strategy_model=rnn", "one of 'mlp', 'cnn'"),
     # Relations.
     ("cnn.num_initial_points=3", "at most max_trials (2)"),
@@ -81,7 +82,7 @@ CLI_RUNS = [
     ],
     [override for override, _ in BAD_VALUES if override.startswith("compare.")],
     ["seed=true", "explore.validation_fraction=0", "mlp.batch_size=100000", "cnn.batch_size=3000"],
-    ["seed=-3", "validation_fraction=0.0001"],
+    ["seed=-3", "validation_fraction=0.0001", "mlp.search_space=whitened"],
     ["explore.seed=0", "validation_fraction=1.5"],
 ]
 

@@ -61,3 +61,52 @@ def test_bad_arguments_are_named():
         whitening_kernel(np.zeros((0, 28, 28)))
     with pytest.raises(ValueError, match="widths must be one or more"):
         build_whitened_cnn(np.zeros((2, 2, 1, 8)), widths=())
+
+
+def test_a_model_built_without_a_kernel_gets_it_from_the_images_train_model_trains_on(small_split):
+    from fashion_lib.training.fit import train_model
+
+    model = build_whitened_cnn(widths=(8,), steps_per_execution=1)
+    assert not model.get_layer("whitening").get_weights()[0].any()
+    train_model(
+        model, small_split["train_x"][:128], small_split["train_y"][:128], small_split["val_x"][:64],
+        small_split["val_y"][:64], epochs=1, batch_size=64, progress=False,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        model.get_layer("whitening").get_weights()[0], whitening_kernel(small_split["train_x"][:128]), rtol=1e-5
+    )
+
+
+def test_adapting_from_a_dataset_reads_its_images_and_a_model_without_the_layer_is_left_alone(small_split):
+    import tensorflow as tf
+
+    from fashion_lib.models.builders import build_mlp
+    from fashion_lib.models.whitened import adapt_whitening
+
+    images = small_split["train_x"][:300]
+    dataset = tf.data.Dataset.from_tensor_slices((images, small_split["train_y"][:300])).batch(64)
+    model = build_whitened_cnn(widths=(8,))
+    assert adapt_whitening(model, dataset)
+    np.testing.assert_allclose(model.get_layer("whitening").get_weights()[0], whitening_kernel(images), rtol=1e-5)
+    assert not adapt_whitening(build_mlp(hidden_units=(16,), dropout_rates=(0.1,), l2_factors=(0.0,)), images)
+
+
+def test_the_whitened_space_is_searched_and_rebuilt_like_the_others(small_split, tmp_path):
+    from fashion_lib.models.hypermodels import make_hypermodel
+    from fashion_lib.models.search_space import build_from_hyperparameters, declare_search_space, default_values
+
+    hypermodel = make_hypermodel("cnn", "whitened")
+    assert default_values(declare_search_space(hypermodel)) == {"width": 48, "learning_rate": 0.05}
+    model = build_from_hyperparameters("cnn", {"width": 32, "learning_rate": 0.02}, space="whitened")
+    assert [model.get_layer(f"block_{i}_conv_1").filters for i in range(3)] == [32, 64, 128]
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+    # A trial's fit sets the stem from its training images before training.
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"width": 32, "learning_rate": 0.02})
+    x, y = small_split["train_x"][:128], small_split["train_y"][:128]
+    hypermodel.fit(hp, model, x, y, epochs=1, batch_size=64, verbose=0)
+    np.testing.assert_allclose(model.get_layer("whitening").get_weights()[0], whitening_kernel(x), rtol=1e-5)
+    with pytest.raises(ValueError, match="'whitened' search space is the CNN's"):
+        make_hypermodel("mlp", "whitened")

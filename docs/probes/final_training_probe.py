@@ -21,6 +21,7 @@ import os
 
 import tensorflow as tf
 
+from fashion_lib import config
 from fashion_lib.bench import epoch_clock
 from fashion_lib.data import prepare_splits
 from fashion_lib.models import builders, whitened
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("model", choices=sorted(CHOSEN))
     parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--schedule", default="cosine", choices=recipe.SCHEDULES)
+    parser.add_argument("--schedule", default="cosine", choices=config.SCHEDULES)
     parser.add_argument("--shift", type=int, default=0)
     parser.add_argument("--flip", action="store_true")
     parser.add_argument("--erase", type=float, default=0.0)

@@ -7,8 +7,9 @@ from typing import Any
 import keras
 import keras_tuner
 
-from fashion_lib.config import MODEL_NAMES, SEARCH_SPACES
+from fashion_lib.config import MODEL_NAMES, SEARCH_SPACES, WHITENED_SPACE
 from fashion_lib.models.builders import MAX_MLP_LAYERS, OPTIMIZERS, build_cnn, build_mlp, check_choice
+from fashion_lib.models.whitened import adapt_whitening, build_whitened_cnn
 
 
 class _SpaceHyperModel(keras_tuner.HyperModel):
@@ -144,6 +145,37 @@ class CNNHyperModel(_SpaceHyperModel):
         return build_cnn(**self.builder_arguments(hp))
 
 
+class WhitenedCNNHyperModel(_SpaceHyperModel):
+    """The "whitened" CNN space (issue 27, fashion_lib.models.whitened): a frozen patch-whitening stem, then
+    three blocks of two convolutions whose widths double, trained with SGD and Nesterov momentum 0.9.
+
+        width Choice {32, 48, 64} (the first block's filters; 48/96/192 is the default); learning_rate Float
+        [0.01, 0.2] log-sampled, default 0.05.
+
+    The stem's kernel comes from the images a model trains on: `fit` sets it from a trial's training images
+    before training, as fashion_lib.training.fit.train_model does for the final training.
+    """
+
+    model_name = "cnn"
+
+    def builder_arguments(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        """Declare the whitened space's hyperparameters in `hp` and return `build_whitened_cnn`'s arguments."""
+        width = hp.Choice("width", [32, 48, 64], default=48)
+        return {
+            "widths": (width, 2 * width, 4 * width),
+            "learning_rate": hp.Float("learning_rate", min_value=0.01, max_value=0.2, sampling="log", default=0.05),
+        }
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Build the whitened CNN that `hp` describes, its stem still to be set from the training images."""
+        return build_whitened_cnn(**self.builder_arguments(hp))
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """Set the stem from the trial's training images, then train as Keras Tuner does."""
+        adapt_whitening(model, x)
+        return super().fit(hp, model, x, *args, **kwargs)
+
+
 def _optimizer_arguments(hp: keras_tuner.HyperParameters, *, momentum_range: tuple[float, float]) -> dict[str, Any]:
     """The extended spaces' optimizer hyperparameters: which optimizer, its rate, and its own extras."""
     optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default="adam")
@@ -161,7 +193,12 @@ def _optimizer_arguments(hp: keras_tuner.HyperParameters, *, momentum_range: tup
     }
 
 
-def make_hypermodel(model_name: str, space: str = "seed") -> MLPHyperModel | CNNHyperModel:
-    """The hypermodel for "mlp" or "cnn" over the "seed" or "extended" search space."""
+def make_hypermodel(model_name: str, space: str = "seed") -> MLPHyperModel | CNNHyperModel | WhitenedCNNHyperModel:
+    """The hypermodel for "mlp" or "cnn" over the "seed" or "extended" search space, or the CNN's "whitened"."""
     check_choice("model name", model_name, MODEL_NAMES)
+    if space == WHITENED_SPACE:
+        if model_name != "cnn":
+            raise ValueError(f"The {WHITENED_SPACE!r} search space is the CNN's; the {model_name.upper()} has "
+                             f"{', '.join(s for s in SEARCH_SPACES if s != WHITENED_SPACE)}.")
+        return WhitenedCNNHyperModel(space)
     return MLPHyperModel(space) if model_name == "mlp" else CNNHyperModel(space)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from fashion_lib import config
 from fashion_lib.models.builders import compile_model
@@ -29,6 +30,10 @@ PATCH = 2
 # Added to the eigenvalues before scaling, so that near-constant directions (the black background) are not
 # blown up; airbench uses 5e-4 on images in [0, 1].
 WHITENING_EPSILON = 5e-4
+WHITENING_LAYER = "whitening"
+# Images a dataset gives `adapt_whitening`: a 2x2 patch covariance has 10 numbers, and 10,000 images hold
+# 7 million patches.
+ADAPT_IMAGES = 10_000
 
 
 def whitening_kernel(images: np.ndarray, *, patch: int = PATCH, epsilon: float = WHITENING_EPSILON) -> np.ndarray:
@@ -58,8 +63,34 @@ def whitening_kernel(images: np.ndarray, *, patch: int = PATCH, epsilon: float =
     return filters.reshape(patch, patch, 1, 2 * patch * patch).astype(np.float32)
 
 
+def adapt_whitening(model: keras.Model, images: np.ndarray | tf.data.Dataset) -> bool:
+    """Set the frozen whitening layer of `model` (if it has one) from the images it is to be trained on.
+
+    `images` is an array of images in [0, 1] or a dataset of (images, labels) batches, as a Keras Tuner trial
+    receives it; of a dataset the first ADAPT_IMAGES images are used. Returns whether the model had the layer.
+    Like `keras.layers.Normalization.adapt`, this reads the training data before training, never the labels.
+    """
+    try:
+        stem = model.get_layer(WHITENING_LAYER)
+    except ValueError:
+        return False
+    if isinstance(images, tf.data.Dataset):
+        batches, count = [], 0
+        for batch in images:
+            batches.append(np.asarray(batch[0] if isinstance(batch, tuple) else batch))
+            count += len(batches[-1])
+            if count >= ADAPT_IMAGES:
+                break
+        images = np.concatenate(batches)[:ADAPT_IMAGES]
+    kernel = whitening_kernel(images, patch=stem.kernel_size[0])
+    if kernel.shape != tuple(stem.kernel.shape):
+        raise ValueError(f"The whitening layer has a kernel of shape {tuple(stem.kernel.shape)}, not {kernel.shape}.")
+    stem.set_weights([kernel, np.zeros(kernel.shape[-1], dtype=np.float32)])
+    return True
+
+
 def build_whitened_cnn(
-    whitening: np.ndarray,
+    whitening: np.ndarray | None = None,
     *,
     widths: Sequence[int] = (48, 96, 192),
     batch_norm_momentum: float = 0.6,
@@ -71,9 +102,12 @@ def build_whitened_cnn(
 ) -> keras.Model:
     """A compiled whitened CNN (module docstring) taking 28x28 images in [0, 1]; SGD with Nesterov momentum.
 
-    `whitening` is `whitening_kernel` of the training images; `batch_norm_momentum` is Keras' (the share of
-    the running statistics kept per batch).
+    `whitening` is `whitening_kernel` of the training images; None leaves the stem at zero until
+    `adapt_whitening` sets it (fashion_lib.training.fit.train_model and the search's trials do, from the images
+    they train on). `batch_norm_momentum` is Keras' (the share of the running statistics kept per batch).
     """
+    if whitening is None:
+        whitening = np.zeros((PATCH, PATCH, 1, 2 * PATCH * PATCH), dtype=np.float32)
     whitening = np.asarray(whitening, dtype=np.float32)
     if whitening.ndim != 4 or whitening.shape[2] != 1:
         raise ValueError(f"whitening must be a (patch, patch, 1, filters) kernel, got shape {whitening.shape}.")
@@ -82,7 +116,7 @@ def build_whitened_cnn(
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Reshape((*input_shape[:2], 1), name="add_channel")(inputs)
     stem = keras.layers.Conv2D(
-        whitening.shape[-1], whitening.shape[:2], padding="valid", trainable=False, name="whitening"
+        whitening.shape[-1], whitening.shape[:2], padding="valid", trainable=False, name=WHITENING_LAYER
     )
     x = stem(x)
     stem.set_weights([whitening, np.zeros(whitening.shape[-1], dtype=np.float32)])

@@ -26,6 +26,7 @@ SCHEDULE_WORDS = {
 SPACE_WORDS = {
     "seed": "the seed report's search space (its layer sizes, dropout rates and learning rates, trained with SGD)",
     "extended": "the extended search space (the seed's choices and more: other optimisers, lighter regularisation)",
+    "whitened": "the whitened CNN's space (a frozen patch-whitening first layer, then blocks of two convolutions)",
 }
 NOTEBOOK_NAMES = {"01_explore": "data", "02_mlp": "MLP", "03_cnn": "CNN", "04_compare": "comparison"}
 

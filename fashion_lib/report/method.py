@@ -39,6 +39,7 @@ LABELS = {
     "learning_rate": "the learning rate",
     "momentum": "SGD's momentum",
     "weight_decay": "AdamW's weight decay",
+    "width": "the first block's filters ({values}; doubled in each of the three blocks)",
 }
 # How a conditional hyperparameter's condition reads, by the hyperparameter it depends on.
 CONDITIONS = {
@@ -68,6 +69,7 @@ SHORT_LABELS = {
     "learning_rate": "learning rate",
     "momentum": "momentum",
     "weight_decay": "weight decay",
+    "width": "first-block filters",
 }
 _LAYER_NAME = re.compile(r"^(?P<stem>[a-z0-9]+)_(?P<layer>\d+)$")
 
@@ -123,6 +125,8 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
     """The sentence naming the optimiser when the space does not search it ("" when it does)."""
     if "optimizer" in searched:
         return ""
+    if space == config.WHITENED_SPACE:
+        return " Every trial trains with SGD with Nesterov momentum 0.9."
     hypermodel = hypermodels.make_hypermodel(model_name, space)
     arguments = hypermodel.builder_arguments(keras_tuner.HyperParameters())
     builder = builders.build_mlp if model_name == "mlp" else builders.build_cnn
@@ -135,6 +139,26 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
     return " Every trial trains with stochastic gradient descent (SGD)" + (
         f" with momentum {format_value(momentum)}." if momentum else " without momentum."
     )
+
+
+CNN_FAMILIES = {
+    "seed": "Each block here is one convolution, batch normalisation and a 2×2 max pooling that halves the image's "
+    "width and height while the number of filters doubles, followed by dropout. A softmax layer gives the category.",
+    "extended": "Each block here is one convolution (two in some configurations), batch normalisation and a 2×2 max "
+    "pooling that halves the image's width and height while the number of filters doubles, followed by dropout. A "
+    "softmax layer, after an optional dense layer, gives the category.",
+    config.WHITENED_SPACE: "This network's first layer is computed, not learned: a 2×2 convolution whose eight "
+    "filters whiten the image's 2×2 patches (the principal directions of the training images' patches, scaled to "
+    "unit variance, and their negatives), which makes the learned layers' work cheaper. Three blocks follow, each a "
+    "3×3 convolution, a 2×2 max pooling, batch normalisation and GELU, then a second 3×3 convolution with batch "
+    "normalisation and GELU; the number of filters doubles per block. A global max pooling and one dense layer, "
+    "its output divided by 9, give the category (after the fastest-training CIFAR-10 networks, airbench).",
+}
+
+
+def describe_cnn_family(space: str) -> str:
+    """What the CNNs of `space` are made of, block by block."""
+    return CNN_FAMILIES[space]
 
 
 def describe_search_space(model_name: str, space: str) -> str:

@@ -294,6 +294,13 @@ def _initial_points_fit(values: Mapping[str, Any], notebook: str) -> str | None:
     return None
 
 
+def _space_of_model(values: Mapping[str, Any], notebook: str) -> str | None:
+    if values["search_space"] == config.WHITENED_SPACE and MODEL_OF_NOTEBOOK[notebook] != "cnn":
+        others = ", ".join(repr(space) for space in config.SEARCH_SPACES if space != config.WHITENED_SPACE)
+        return f"one of {others}: the {config.WHITENED_SPACE!r} space is the CNN's"
+    return None
+
+
 def tuner_path(tuner_dir: str) -> Path:
     """Where a notebook reads `tuner_dir` from: a relative path starts at the project root, where `tune` writes."""
     return config.PROJECT_ROOT / tuner_dir
@@ -318,6 +325,7 @@ def _tuner_dir_holds_search(values: Mapping[str, Any], notebook: str) -> str | N
 # the relation reads, the check returning what is allowed when the values break it).
 RELATIONS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any], str], str | None]], ...] = (
     ("num_initial_points", ("num_initial_points", "max_trials"), _initial_points_fit),
+    ("search_space", ("search_space",), _space_of_model),
     ("train_subset", ("train_subset", "validation_fraction"), _subset_fits("train_subset")),
     ("search_subset", ("search_subset", "train_subset", "validation_fraction"), _within_train_subset("search_subset")),
     ("study_subset", ("study_subset", "train_subset", "validation_fraction"), _within_train_subset("study_subset")),

@@ -13,7 +13,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fashion_lib import config, seeding
-from fashion_lib.models import layers
+from fashion_lib.models import layers, whitened
 from fashion_lib.storage import atomic_path, atomic_save
 from fashion_lib.training import recipe
 from fashion_lib.training.callbacks import EpochProgress, make_callbacks, tensorboard_callback
@@ -111,7 +111,8 @@ def train_model(
     that schedule; `constant_epochs`, `decay_rate` and `patience` do not apply). With an `augmentation`,
     the training batches (never the validation images) are augmented.
     Seeds every generator with `seed` first (`seeding.set_global_seed`), so the same model, data and seed
-    give the same weights. The schedule starts from (or peaks at) the optimizer's current learning rate
+    give the same weights. A model with a frozen whitening layer (fashion_lib.models.whitened) gets its kernel
+    from `train_x` first. The schedule starts from (or peaks at) the optimizer's current learning rate
     unless `initial_learning_rate` is given (useful when training a model a second time, after the schedule
     has lowered its rate). Extra `callbacks` (e.g. a CSVLogger) run after the schedule and early stopping.
     With `progress`, a line every few epochs (validation accuracy, time left) goes through
@@ -127,6 +128,8 @@ def train_model(
     if schedule not in config.SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; use one of {', '.join(config.SCHEDULES)}.")
     seeding.set_global_seed(seed)
+    # A whitened CNN's frozen first convolution comes from the images it trains on (fashion_lib.models.whitened).
+    whitened.adapt_whitening(model, train_x)
     rate = _initial_learning_rate(model) if initial_learning_rate is None else float(initial_learning_rate)
     if schedule == "seed":
         all_callbacks = make_callbacks(rate, constant_epochs=constant_epochs, decay_rate=decay_rate, patience=patience)

@@ -27,7 +27,7 @@ from fashion_lib.analysis.replication.claims import (
     judge,
 )
 
-RECIPES = {"seed": "seed method", "extended": "extended"}
+RECIPES = {"seed": "seed method", "extended": "extended", "whitened": "whitened CNN"}
 
 
 def recipe(subject: str, spaces: dict[str, str | None], schedules: dict[str, str | None] | None = None) -> str:
@@ -175,6 +175,7 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
 SPACE_WORDS = {
     "seed": "searched in the seed report's own space",
     "extended": "searched in the extended space (more optimisers, wider ranges)",
+    "whitened": "a whitened CNN (a frozen patch-whitening first layer, blocks of two convolutions) searched for width and rate",
 }
 SCHEDULE_WORDS = {
     "seed": "trained with the seed's schedule (a constant rate, then exponential decay) and early stopping",
