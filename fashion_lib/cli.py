@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--race-epochs",
         type=_at_least(1),
-        help="epochs of each training in the accuracy race (default: the standard profile's)",
+        help="epochs of each training in the accuracy race (default: the standard profile's final_epochs; the best "
+        "profile's for the whitened CNN)",
     )
     bench.add_argument("--output", type=Path, help="JSON file for the figures (default: runs/bench/bench.json)")
     bench.set_defaults(handler=_bench)

@@ -109,6 +109,75 @@ def test_race_times_each_milestone_from_the_validation_curve(small_split, monkey
     assert "cosine" in result["description"] and "mirroring" in result["description"]
 
 
+def test_the_whitened_race_takes_the_best_profiles_cnn_recipe():
+    from fashion_lib.report.profiles import load_profile
+
+    assert bench.WHITENED_RACE["profile"] == "best" and bench.WHITENED_RACE["space"] == "whitened"
+    best = load_profile("best")["cnn"]
+    assert best.get("search_space") == "whitened"  # the profile's CNN is the network the race trains
+    assert bench.race_settings("cnn", "best")["recipe"] == {
+        "batch_size": best["batch_size"],
+        "epochs": best["final_epochs"],
+        "schedule": best.get("final_schedule", "seed"),
+        "shift": best.get("augment_shift", 0),
+        "flip": best.get("augment_flip", False),
+        "erase": best.get("augment_erase", 0.0),
+    }
+
+
+def test_race_trains_the_whitened_spaces_reference_to_its_own_milestones(small_split):
+    splits = SimpleNamespace(
+        train_x=small_split["train_x"][:300],
+        train_y=small_split["train_y"][:300],
+        val_x=small_split["val_x"][:100],
+        val_y=small_split["val_y"][:100],
+    )
+    settings = {"batch_size": 100, "epochs": 9, "schedule": "cosine", "shift": 1, "flip": True, "erase": 0.0}
+    milestones = bench.RACE_MILESTONES["whitened_cnn"]
+    assert milestones == (0.94, 0.95)
+    result = bench.race("cnn", splits, settings, seed=1, epochs=1, space="whitened", milestones=milestones)
+    assert set(result["milestones"]) == {"0.94", "0.95"}
+    assert result["epochs_run"] == 1 and 0 < result["best_val_accuracy"] <= 1
+    assert "cosine" in result["description"] and "batch 100" in result["description"]
+
+
+def test_the_full_benchmark_races_the_whitened_cnn_after_the_mlp_and_cnn(small_split, monkeypatch):
+    """Which races run, with which settings and epochs, and where their results go (no training: the
+    measurements are stand-ins)."""
+    import fashion_lib.data
+
+    calls = []
+    outcome = {"description": "d", "milestones": {}, "best_val_accuracy": 0.9, "epochs_run": 2, "total_seconds": 1.0}
+
+    def race(model_name, splits, settings, **options):
+        calls.append((model_name, settings, options))
+        return outcome
+
+    monkeypatch.setattr(fashion_lib.data, "prepare_splits", lambda seed: SimpleNamespace(**small_split))
+    peak = {"peak_gflops": 2.0, "numpy_gflops": 2.0, "tensorflow_gflops": 1.0}
+    monkeypatch.setattr(bench, "matmul_peak", lambda: peak)
+    monkeypatch.setattr(bench, "reference_models", lambda: {"mlp": lambda: None, "cnn": lambda: None})
+    monkeypatch.setattr(bench, "training_flops_per_image", lambda model: 1e6)
+    monkeypatch.setattr(bench, "training_throughput", lambda *_, **__: {"images_per_s": 1e3, "epoch_seconds": []})
+    monkeypatch.setattr(bench, "inference_throughput", lambda model, x: 1e4)
+    monkeypatch.setattr(bench, "race", race)
+
+    results = bench.run_benchmark(race_epochs=2)
+    spaces = [(name, options.get("space", "extended")) for name, _, options in calls]
+    assert spaces == [("mlp", "extended")] * 2 + [("cnn", "extended")] * 2 + [("cnn", "whitened")]
+    assert all(options["epochs"] == 2 for _, _, options in calls)
+    assert "milestones" not in calls[0][2]  # the MLP and CNN keep RACE_MILESTONES' own
+    assert calls[-1][1] == bench.race_settings("cnn", "best")["recipe"]
+    assert calls[-1][2]["milestones"] == (0.94, 0.95)
+    assert results["whitened_cnn"]["name"] == "whitened CNN (best profile)"
+    assert results["whitened_cnn"]["race"] == {"recipe": outcome}
+    assert set(results["cnn"]["race"]) == {"today", "recipe"}
+    assert "cnn   whitened CNN (best profile), recipe (d)" in bench.format_results(results)
+
+    calls.clear()
+    assert "whitened_cnn" not in bench.run_benchmark(quick=True) and not calls
+
+
 def test_inference_throughput_times_whole_calls_after_a_warm_up(small_split, monkeypatch):
     calls = []
 

@@ -85,6 +85,20 @@ def test_penultimate_features_are_what_the_last_layer_receives() -> None:
     assert features.shape == (3, 12)
 
 
+def test_the_whitened_cnn_is_explained_from_its_logits_and_its_pooled_features(small_split) -> None:
+    from fashion_lib.models.whitened import build_whitened_cnn, whitening_kernel
+
+    model = build_whitened_cnn(whitening_kernel(small_split["train_x"]), widths=(4, 8))
+    images = small_split["val_x"][:3]
+    # What the softmax layer receives, not the probabilities: Grad-CAM needs scores that do not saturate.
+    scores_model, logits = explain._class_scores(model)
+    _, scores = scores_model(images)
+    np.testing.assert_allclose(keras.ops.softmax(logits(scores)).numpy(), model.predict(images, verbose=0), rtol=1e-4)
+    assert explain.grad_cam(model, images).shape == (3, *IMAGE_SHAPE)
+    # The features are the global pooling's 8 channels that the dense layer reads, not the 10 logits.
+    assert explain.penultimate_features(model, images).shape == (3, 8)
+
+
 def test_tsne_embedding_separates_two_distant_clusters() -> None:
     rng = np.random.default_rng(0)
     features = np.vstack([rng.normal(0, 1, (40, 20)), rng.normal(30, 1, (40, 20))])

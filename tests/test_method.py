@@ -17,7 +17,7 @@ from fashion_lib.models.search_space import declare_search_space
 from fashion_lib.report import method, profiles
 from fashion_lib.training import recipe
 
-PROFILES = ("quick", "standard", "replicate", "full")
+PROFILES = tuple(profiles.available_profiles())
 NOTEBOOKS = {"mlp": "02_mlp", "cnn": "03_cnn"}
 
 

@@ -16,7 +16,7 @@ def parameters_of(profile_name: str, overrides: list[str]) -> dict:
     return profiles.notebook_parameters(profile, profile_name=profile_name, run_dir=Path("/tmp/run"))
 
 
-@pytest.mark.parametrize("name", ["quick", "standard", "full", "replicate"])
+@pytest.mark.parametrize("name", profiles.available_profiles())
 def test_each_profile_gives_every_notebook_valid_parameters(name):
     parameters = parameters_of(name, [])
     assert list(parameters) == ["01_explore", "02_mlp", "03_cnn", "04_compare"]

@@ -38,7 +38,10 @@ def _class_scores(model: keras.Model) -> tuple[keras.Model, Any]:
             return tf.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
 
         return inner, logits
-    # A model not ending in a Dense layer: fall back to its output scores.
+    if isinstance(head, keras.layers.Activation) and head.get_config()["activation"] == "softmax":
+        # A separate softmax layer (the whitened CNN's): what it receives are the logits.
+        return keras.Model(model.inputs, [conv.output, head.input]), lambda outputs: outputs
+    # A model ending in neither: fall back to its output scores.
     return keras.Model(model.inputs, [conv.output, model.output]), lambda outputs: outputs
 
 
@@ -90,8 +93,10 @@ def grad_cam(model: keras.Model, images: Any, *, class_indices: Any | None = Non
 
 
 def penultimate_features(model: keras.Model, images: Any, *, batch_size: int = 512) -> np.ndarray:
-    """What the model's last layer receives (its learned representation), one row per image."""
-    extractor = keras.Model(model.inputs, model.layers[-1].input)
+    """What the model's last Dense layer receives (its learned representation), one row per image; for a model
+    without one, what its last layer receives."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    extractor = keras.Model(model.inputs, (dense[-1] if dense else model.layers[-1]).input)
     features = extractor.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0)
     return features.reshape(len(features), -1)
 

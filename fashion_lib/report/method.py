@@ -126,7 +126,7 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
     if "optimizer" in searched:
         return ""
     if space == config.WHITENED_SPACE:
-        return " Every trial trains with SGD with Nesterov momentum 0.9."
+        return " Every trial trains with stochastic gradient descent (SGD) with Nesterov momentum 0.9."
     hypermodel = hypermodels.make_hypermodel(model_name, space)
     arguments = hypermodel.builder_arguments(keras_tuner.HyperParameters())
     builder = builders.build_mlp if model_name == "mlp" else builders.build_cnn

@@ -175,7 +175,8 @@ def table_frame(rows: Sequence[dict[str, Any]], *, replicate_label: str = "") ->
 SPACE_WORDS = {
     "seed": "searched in the seed report's own space",
     "extended": "searched in the extended space (more optimisers, wider ranges)",
-    "whitened": "a whitened CNN (a frozen patch-whitening first layer, blocks of two convolutions) searched for width and rate",
+    "whitened": "a whitened CNN (a frozen patch-whitening first layer, then blocks of two convolutions), searched "
+    "for its width and learning rate",
 }
 SCHEDULE_WORDS = {
     "seed": "trained with the seed's schedule (a constant rate, then exponential decay) and early stopping",
