@@ -46,7 +46,7 @@ def test_bad_overrides_are_rejected(overrides, message):
 
 
 def test_unknown_profile_lists_the_available_ones():
-    with pytest.raises(profiles.ProfileError, match="Available profiles: full, quick, replicate, standard"):
+    with pytest.raises(profiles.ProfileError, match="Available profiles: best, full, quick, replicate, standard"):
         profiles.load_profile("huge")
 
 

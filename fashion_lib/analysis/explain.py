@@ -32,7 +32,7 @@ def _class_scores(model: keras.Model) -> tuple[keras.Model, Any]:
     conv = last_conv_layer(model)
     head = model.layers[-1]
     if isinstance(head, keras.layers.Dense):
-        inner = keras.Model(model.inputs, [conv.output, head.input])
+        inner = keras.Model(model.input, [conv.output, head.input])
 
         def logits(features: tf.Tensor) -> tf.Tensor:
             return tf.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
@@ -40,9 +40,9 @@ def _class_scores(model: keras.Model) -> tuple[keras.Model, Any]:
         return inner, logits
     if isinstance(head, keras.layers.Activation) and head.get_config()["activation"] == "softmax":
         # A separate softmax layer (the whitened CNN's): what it receives are the logits.
-        return keras.Model(model.inputs, [conv.output, head.input]), lambda outputs: outputs
+        return keras.Model(model.input, [conv.output, head.input]), lambda outputs: outputs
     # A model ending in neither: fall back to its output scores.
-    return keras.Model(model.inputs, [conv.output, model.output]), lambda outputs: outputs
+    return keras.Model(model.input, [conv.output, model.output]), lambda outputs: outputs
 
 
 def grad_cam(model: keras.Model, images: Any, *, class_indices: Any | None = None, batch_size: int = 64) -> np.ndarray:
@@ -96,7 +96,7 @@ def penultimate_features(model: keras.Model, images: Any, *, batch_size: int = 5
     """What the model's last Dense layer receives (its learned representation), one row per image; for a model
     without one, what its last layer receives."""
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    extractor = keras.Model(model.inputs, (dense[-1] if dense else model.layers[-1]).input)
+    extractor = keras.Model(model.input, (dense[-1] if dense else model.layers[-1]).input)
     features = extractor.predict(np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0)
     return features.reshape(len(features), -1)
 

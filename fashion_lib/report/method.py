@@ -401,7 +401,7 @@ def describe_baseline(train_images: int) -> str:
 def describe_tsne(samples: int) -> str:
     """What the t-SNE map shows, with the number of test images it draws."""
     return (
-        "The input of the CNN's output layer is its learned description of an image. t-SNE draws these "
+        "What the CNN's last dense layer receives is its learned description of an image. t-SNE draws these "
         f"descriptions for {samples:,} test images (seeded, class-balanced) on a plane so that images described "
         "alike land close together. Clusters are meaningful; distances between clusters and their sizes are not."
     )

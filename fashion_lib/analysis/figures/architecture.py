@@ -12,6 +12,9 @@ from matplotlib.patches import FancyBboxPatch
 
 from fashion_lib.analysis.figures.base import ReportFigure, finish_figure
 
+# Columns of boxes that fit a page with their 10-point labels (each box about 3.4 inches wide).
+MAX_COLUMNS = 3
+
 
 def _keras_layers(model: Any) -> Any:
     """`model` as it is saved: fashion_lib's fast training layers replaced by the Keras layers they stand for."""
@@ -49,7 +52,9 @@ def _layer_summary(layer: Any) -> tuple[str, str]:
         # A layer that has not been called has no output yet; say so rather than guess.
         output = "?"
     parameters = layer.count_params() if layer.built else 0
-    return kind, f"→ {output}, {parameters:,} parameters"
+    # A layer whose weights training leaves alone (the whitened CNN's stem) says so.
+    frozen = ", frozen" if parameters and not layer.trainable else ""
+    return kind, f"→ {output}, {parameters:,} parameters{frozen}"
 
 
 def _layer_rows(model: Any) -> list[list[str]]:
@@ -114,7 +119,8 @@ def plot_architecture(model: Any, *, prefer_table: bool = False, title: str | No
         return finish_figure(fig, description)
     if rows < 1:
         raise ValueError(f"rows must be positive, got {rows}.")
-    columns = math.ceil(len(summaries) / rows)
+    # At most MAX_COLUMNS columns: more would squeeze each box below its labels' width on a page.
+    columns = min(math.ceil(len(summaries) / rows), MAX_COLUMNS)
     rows = math.ceil(len(summaries) / columns)
     # About a page wide, so the 10-point labels print at 7 points or more.
     fig = ReportFigure(figsize=(min(10.0, 3.4 * columns), 0.62 * rows + 0.6), layout="constrained")
