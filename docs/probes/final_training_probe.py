@@ -77,8 +77,8 @@ def main() -> None:
     augmentation = recipe.Augmentation(args.shift, args.flip, args.erase)
     splits = prepare_splits(seed=1, validation_fraction=0.1)
     if args.model == "whitened":
-        kernel = whitened.whitening_kernel(splits.train_x)
-        model = whitened.build_whitened_cnn(kernel, learning_rate=chosen["learning_rate"], **architecture)
+        # train_model sets its frozen stem from splits.train_x.
+        model = whitened.build_whitened_cnn(learning_rate=chosen["learning_rate"], **architecture)
     else:
         model = chosen["builder"](optimizer="adam", learning_rate=chosen["learning_rate"], **architecture)
     clock = epoch_clock()
