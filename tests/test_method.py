@@ -118,6 +118,11 @@ def test_the_cnn_spaces_read_as_the_issue_says_they_were_searched() -> None:
     assert "(1 or 2; only with 16 first-block filters)" in extended
     seed = method.describe_search_space("cnn", "seed")
     assert "convolutional blocks (1–3)" in seed and seed.endswith("(SGD) without momentum.")
+    whitened = method.describe_search_space("cnn", "whitened")
+    decay = method.format_value(hypermodels.WHITENED_WEIGHT_DECAY)
+    assert whitened.endswith(
+        f"Nesterov momentum 0.9 and weight decay {decay} (each step shrinks the weights by the rate times it)."
+    )
 
 
 def test_a_configuration_reads_rounded_and_without_missing_layers() -> None:

@@ -92,7 +92,7 @@ def test_adapting_from_a_dataset_reads_its_images_and_a_model_without_the_layer_
 
 
 def test_the_whitened_space_is_searched_and_rebuilt_like_the_others(small_split, tmp_path):
-    from fashion_lib.models.hypermodels import make_hypermodel
+    from fashion_lib.models.hypermodels import WHITENED_WEIGHT_DECAY, make_hypermodel
     from fashion_lib.models.search_space import build_from_hyperparameters, declare_search_space, default_values
 
     hypermodel = make_hypermodel("cnn", "whitened")
@@ -100,6 +100,7 @@ def test_the_whitened_space_is_searched_and_rebuilt_like_the_others(small_split,
     model = build_from_hyperparameters("cnn", {"width": 32, "learning_rate": 0.02}, space="whitened")
     assert [model.get_layer(f"block_{i}_conv_1").filters for i in range(3)] == [32, 64, 128]
     assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+    assert model.optimizer.weight_decay == pytest.approx(WHITENED_WEIGHT_DECAY) and WHITENED_WEIGHT_DECAY > 0
     # A trial's fit sets the stem from its training images before training.
     import keras_tuner
 

@@ -125,10 +125,14 @@ def _fixed_optimizer(model_name: str, space: str, searched: set[str]) -> str:
     """The sentence naming the optimiser when the space does not search it ("" when it does)."""
     if "optimizer" in searched:
         return ""
-    if space == config.WHITENED_SPACE:
-        return " Every trial trains with stochastic gradient descent (SGD) with Nesterov momentum 0.9."
     hypermodel = hypermodels.make_hypermodel(model_name, space)
     arguments = hypermodel.builder_arguments(keras_tuner.HyperParameters())
+    if space == config.WHITENED_SPACE:
+        decay = arguments["weight_decay"]
+        sentence = " Every trial trains with stochastic gradient descent (SGD) with Nesterov momentum 0.9"
+        if decay:
+            sentence += f" and weight decay {format_value(decay)} (each step shrinks the weights by the rate times it)"
+        return sentence + "."
     builder = builders.build_mlp if model_name == "mlp" else builders.build_cnn
     name = OPTIMIZER_NAMES[arguments["optimizer"]]
     if arguments["optimizer"] != "sgd":
