@@ -64,7 +64,7 @@ data: $(STAMP) ## Install the Fashion-MNIST files (Debian package) when missing 
 system-deps: ## Install chromium (PDF), MathJax and mupdf-tools (report check) when missing (as root)
 	@$(call apt_install,$(REPORT_PACKAGES))
 
-report: setup data system-deps ## Run the notebooks that changed, reuse the rest, render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate)
+report: setup data system-deps ## Run the notebooks that changed, reuse the rest, render report/$(PROFILE)/ (PROFILE=quick|standard|full|replicate|best)
 	$(PY) -m fashion_lib report --profile $(PROFILE) $(ARGS)
 
 runs: setup ## List the kept report runs with their accuracies and write report/runs.html comparing them

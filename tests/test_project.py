@@ -82,3 +82,13 @@ def test_papermill_parses_every_parameter(path):
     code_cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     lines = [line for line in "".join(code_cells[0]["source"]).splitlines() if line.strip()]
     assert set(papermill.inspect_notebook(str(path))) == {line.split(":")[0] for line in lines}
+
+
+def test_the_makefile_report_target_names_every_profile():
+    from fashion_lib.report.profiles import available_profiles
+
+    report_help = next(
+        line for line in (config.PROJECT_ROOT / "Makefile").read_text().splitlines() if line.startswith("report:")
+    )
+    listed = re.search(r"PROFILE=([a-z|]+)\)", report_help)
+    assert listed and sorted(listed[1].split("|")) == sorted(available_profiles())
