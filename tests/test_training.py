@@ -405,6 +405,32 @@ def test_final_training_with_one_seed_records_a_list_of_one(small_split: dict, t
     assert load_seed_probabilities(tmp_path, "mlp")[1].shape == (1, len(small_split["test_y"]), 10)
 
 
+@pytest.mark.slow
+def test_final_training_starts_from_the_same_weights_whatever_ran_before(
+    small_split: dict, tmp_path: Path, monkeypatch
+) -> None:
+    """A time-budgeted search may run more or fewer trials before the final training; its weights must not care."""
+    starts = []
+    build = search_space.build_from_hyperparameters
+
+    def recording_build(*args, **kwargs):
+        model = build(*args, **kwargs)
+        starts.append(model.get_weights())
+        return model
+
+    monkeypatch.setattr(search_space, "build_from_hyperparameters", recording_build)
+    search = SearchResult(TINY_MLP, pd.DataFrame({"trial_id": ["0"]}), "0", search_images=TRAIN_SIZE)
+    for draws in (0, 3):  # models built before it, as extra search trials would
+        for _ in range(draws):
+            search_space.build_from_hyperparameters("mlp", TINY_MLP, space="seed")
+        train_and_record(
+            "mlp", search, _tiny_splits(small_split), run_dir=tmp_path / str(draws), space="seed", seed=SEED, epochs=1
+        )
+    assert len(starts) == 5
+    first, second = starts[0], starts[-1]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
 @pytest.mark.parametrize("training_seeds", [0, 1.5, True])
 def test_final_training_refuses_a_bad_number_of_seeds(
     small_split: dict, tmp_path: Path, monkeypatch, training_seeds

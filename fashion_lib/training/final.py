@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fashion_lib import results, scores
+from fashion_lib import results, scores, seeding
 from fashion_lib.storage import atomic_path
 from fashion_lib.training import recipe
 from fashion_lib.training.devices import global_batch_size, training_strategy
@@ -108,6 +108,9 @@ def train_and_record(
     strategy = training_strategy(force_mirrored=mirrored)
     rows, seed_probabilities, first = [], [], None
     for run_seed in range(int(seed), int(seed) + training_seeds):
+        # Seeded here, not only in train_model: the weights are drawn when the model is built, and the search
+        # before it leaves the generators in a state that depends on how many trials its time budget allowed.
+        seeding.set_global_seed(run_seed)
         # Under MirroredStrategy the weights must be created in its scope, so that each device holds a copy.
         with strategy.scope():
             model = build_from_hyperparameters(model_name, search.best_hyperparameters, space=space)
