@@ -158,8 +158,7 @@ class WhitenedCNNHyperModel(_SpaceHyperModel):
         [0.01, 0.2] log-sampled, default 0.05. The default is what the probes of docs/frontier.md trained; 64
         first-block filters are left out because they cost 1.8 times 48's per epoch, which a final training of the
         best profile's length cannot afford within its two hours on two cores. Every model of the space has
-        Keras' decoupled weight decay WHITENED_WEIGHT_DECAY (each step shrinks the weights by the rate times it):
-        probe W3 of docs/frontier.md, not searched.
+        the weight decay WHITENED_WEIGHT_DECAY, not searched.
 
     The stem's kernel comes from the images a model trains on: `fit` sets it from a trial's training images
     before training, as fashion_lib.training.fit.train_model does for the final training.
